@@ -1,0 +1,26 @@
+# Two commands do all the set-up on a fresh machine:  `make up`  and  `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+$(BIN)/aonet: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: install up test bench
+install: $(BIN)/aonet node_modules/.installed
+
+up: install  ## start the local devnet
+	$(BIN)/aonet up
+
+test: install  ## run the whole test suite
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/su.py
