@@ -1,0 +1,385 @@
+"""The embedded log: SQLite in WAL mode with one writer thread doing group commits.
+
+Durability: `synchronous=FULL` by default. In WAL mode FULL fsyncs the WAL on every COMMIT, so an
+acknowledged write survives a process crash *and* an OS crash or power loss. NORMAL (opt-in) fsyncs
+only at checkpoints: it survives a process crash (SIGKILL) but the last commits may roll back on a
+power loss, which would break "durable before acknowledged". Group commit makes FULL affordable: the
+writer takes every write queued while the previous COMMIT was syncing and commits them together, so
+one fsync covers hundreds of acknowledgements.
+
+Each write runs in its own SAVEPOINT inside the batch transaction: a write that breaks an invariant
+(duplicate, nonce gap) fails alone with `StoreConflict`; the others commit. Reads use one connection
+per thread (WAL readers never block the writer).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..ans104 import DataItem, parse
+from ..blocks import BlockClock, now_ms
+from .base import (SORTS, AssignmentRecord, ItemPage, ItemRecord, ProcessRecord, ScheduleWrite, StoreConflict,
+                   StoreError, decode_cursor)
+
+log = logging.getLogger("aonet.store")
+
+SCHEMA_VERSION = "1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    target TEXT NOT NULL,
+    type TEXT,
+    height INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    raw BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_height ON items(height, seq);
+CREATE INDEX IF NOT EXISTS items_owner ON items(owner, height, seq);
+CREATE INDEX IF NOT EXISTS items_target ON items(target, height, seq);
+CREATE TABLE IF NOT EXISTS tags (
+    item_seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_name_value ON tags(name, value, item_seq);
+CREATE TABLE IF NOT EXISTS processes (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    module TEXT NOT NULL,
+    scheduler TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    block_height INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    id TEXT NOT NULL UNIQUE,
+    process_id TEXT NOT NULL,
+    nonce INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    block_height INTEGER NOT NULL,
+    hash_chain TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    with_message INTEGER NOT NULL,
+    dedup TEXT,
+    raw BLOB NOT NULL,
+    UNIQUE (process_id, nonce),
+    UNIQUE (process_id, message_id),
+    UNIQUE (process_id, dedup)
+);
+CREATE INDEX IF NOT EXISTS assignments_ts ON assignments(process_id, timestamp);
+CREATE INDEX IF NOT EXISTS assignments_message ON assignments(message_id);
+"""
+
+_A_COLS = ("a.id, a.process_id, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id, "
+           "a.with_message, a.raw")
+_I_COLS = "seq, id, raw, owner, target, type, height, timestamp"
+_STOP = object()
+
+
+def _assignment(row, message_raw: bytes | None = None) -> AssignmentRecord:
+    return AssignmentRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), bytes(row[8]),
+                            message_raw)
+
+
+def _item(row) -> ItemRecord:
+    seq, id_, raw, owner, target, type_, height, ts = row
+    return ItemRecord(id_, bytes(raw), owner, target, type_, height, ts, seq)
+
+
+class SQLiteStore:
+    """`Store` on one SQLite file. `SQLiteStore(path)`; `close()` drains pending writes first."""
+
+    def __init__(self, path: str | os.PathLike, *, synchronous: str = "FULL", block_clock: BlockClock | None = None,
+                 max_batch: int = 2048):
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous must be FULL, EXTRA or NORMAL, not {synchronous!r}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.synchronous = synchronous.upper()
+        self.block_clock = block_clock or BlockClock()
+        self.max_batch = max_batch
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.stats = {"batches": 0, "writes": 0, "max_batch": 0}
+        self._w = self._connect()
+        self._w.executescript(SCHEMA)
+        self._w.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        self._writer = threading.Thread(target=self._run_writer, name="aonet-store-writer", daemon=True)
+        self._writer.start()
+
+    # ---- connections -----------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    def _r(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Commit everything already submitted, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._writer.join()
+        self._w.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:  # created in another thread; closed by GC there
+                    pass
+            self._readers.clear()
+
+    def __enter__(self) -> "SQLiteStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- writes ----------------------------------------------------------------------------
+    def _enqueue(self, op) -> Future:
+        fut: Future = Future()
+        if self._closed:
+            fut.set_exception(StoreError("store is closed"))
+            return fut
+        self._queue.put((op, fut))
+        return fut
+
+    def submit(self, write: ScheduleWrite) -> Future:
+        return self._enqueue(write)
+
+    def submit_item(self, record: ItemRecord) -> Future:
+        return self._enqueue(record)
+
+    def put_item(self, item: DataItem, *, height: int | None = None, timestamp: int | None = None) -> ItemRecord:
+        ts = now_ms() if timestamp is None else timestamp
+        h = self.block_clock.height_at(ts) if height is None else height
+        self.submit_item(ItemRecord.of(item, height=h, timestamp=ts)).result()
+        return self.get_item(item.id) or ItemRecord.of(item, height=h, timestamp=ts)
+
+    def _run_writer(self) -> None:
+        q, conn = self._queue, self._w
+        stopping = False
+        while not stopping:
+            first = q.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._commit_batch(conn, batch)
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list) -> None:
+        outcomes: list[BaseException | None] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, _ in batch:
+                conn.execute("SAVEPOINT w")
+                try:
+                    if isinstance(op, ScheduleWrite):
+                        self._write_schedule(conn, op)
+                    else:
+                        self._write_item(conn, op)
+                    conn.execute("RELEASE w")
+                    outcomes.append(None)
+                except (StoreConflict, sqlite3.IntegrityError) as exc:
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    outcomes.append(exc if isinstance(exc, StoreConflict) else StoreConflict(str(exc)))
+            conn.execute("COMMIT")
+        except Exception as exc:  # I/O error, disk full: nothing in this batch is durable
+            log.exception("store batch of %d writes failed", len(batch))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            err = StoreError(f"commit failed: {exc}")
+            for _, fut in batch:
+                fut.set_exception(err)
+            return
+        self.stats["batches"] += 1
+        self.stats["writes"] += len(batch)
+        self.stats["max_batch"] = max(self.stats["max_batch"], len(batch))
+        for (_, fut), outcome in zip(batch, outcomes):
+            if outcome is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(outcome)
+
+    @staticmethod
+    def _write_item(conn: sqlite3.Connection, rec: ItemRecord) -> None:
+        cur = conn.execute("INSERT OR IGNORE INTO items (id, owner, target, type, height, timestamp, raw) "
+                           "VALUES (?,?,?,?,?,?,?)",
+                           (rec.id, rec.owner, rec.target, rec.type, rec.height, rec.timestamp, rec.raw))
+        if cur.rowcount:
+            seq = cur.lastrowid
+            conn.executemany("INSERT INTO tags (item_seq, name, value) VALUES (?,?,?)",
+                             [(seq, t[0], t[1]) for t in (rec.tags if rec.tags is not None else rec.item().tags)])
+
+    def _write_schedule(self, conn: sqlite3.Connection, w: ScheduleWrite) -> None:
+        a = w.assignment
+        if a.nonce > 0:
+            if conn.execute("SELECT 1 FROM assignments WHERE process_id=? AND nonce=?",
+                            (a.process_id, a.nonce - 1)).fetchone() is None:
+                raise StoreConflict(f"nonce gap: process {a.process_id} has no nonce {a.nonce - 1} "
+                                    f"before {a.nonce}")
+        elif w.process is None and conn.execute("SELECT 1 FROM processes WHERE id=?",
+                                                 (a.process_id,)).fetchone() is None:
+            raise StoreConflict(f"nonce 0 of {a.process_id} needs its process record")
+        if w.process is not None:
+            p = w.process
+            conn.execute("INSERT INTO processes VALUES (?,?,?,?,?,?)",
+                         (p.id, p.owner, p.module, p.scheduler, p.timestamp, p.block_height))
+        if w.item is not None:
+            self._write_item(conn, w.item)
+        conn.execute("INSERT INTO assignments (id, process_id, nonce, timestamp, block_height, hash_chain, "
+                     "message_id, with_message, dedup, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     (a.id, a.process_id, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id,
+                      int(a.with_message), w.dedup, a.raw))
+
+    # ---- item reads ------------------------------------------------------------------------
+    def get_item(self, item_id: str) -> ItemRecord | None:
+        conn = self._r()
+        row = conn.execute(f"SELECT {_I_COLS} FROM items WHERE id=?", (item_id,)).fetchone()
+        if row is not None:
+            return _item(row)
+        row = conn.execute("SELECT raw, timestamp, block_height FROM assignments WHERE id=?", (item_id,)).fetchone()
+        if row is None:
+            return None
+        item = parse(bytes(row[0]))
+        return ItemRecord(item.id, item.raw, item.owner_address, item.target_id, "Assignment", row[2], row[1], 0)
+
+    def query_items(self, *, ids: Sequence[str] | None = None, owners: Sequence[str] | None = None,
+                    recipients: Sequence[str] | None = None,
+                    tags: Sequence[tuple[str, Sequence[str]]] | None = None, first: int = 100,
+                    after: str | None = None, sort: str = "HEIGHT_DESC") -> ItemPage:
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        if first < 1:
+            raise ValueError(f"first must be at least 1, got {first}")
+        where: list[str] = []
+        params: list = []
+        for col, values in (("id", ids), ("owner", owners), ("target", recipients)):
+            if values is not None:
+                values = list(values)
+                if not values:
+                    return ItemPage([], False)
+                where.append(f"{col} IN ({','.join('?' * len(values))})")
+                params += values
+        for name, values in tags or ():
+            values = [values] if isinstance(values, str) else list(values)
+            if not values:
+                continue
+            where.append(f"seq IN (SELECT item_seq FROM tags WHERE name=? AND value IN "
+                         f"({','.join('?' * len(values))}))")
+            params += [name, *values]
+        desc = sort == "HEIGHT_DESC"
+        if after:
+            height, seq = decode_cursor(after)
+            where.append("(height, seq) < (?, ?)" if desc else "(height, seq) > (?, ?)")
+            params += [height, seq]
+        order = "height DESC, seq DESC" if desc else "height ASC, seq ASC"
+        sql = (f"SELECT {_I_COLS} FROM items {'WHERE ' + ' AND '.join(where) if where else ''} "
+               f"ORDER BY {order} LIMIT ?")
+        rows = self._r().execute(sql, (*params, first + 1)).fetchall()
+        return ItemPage([_item(r) for r in rows[:first]], len(rows) > first)
+
+    # ---- schedule reads --------------------------------------------------------------------
+    def get_process(self, process_id: str) -> ProcessRecord | None:
+        row = self._r().execute(
+            "SELECT p.id, p.owner, p.module, p.scheduler, p.timestamp, p.block_height, i.raw "
+            "FROM processes p LEFT JOIN items i ON i.id = p.id WHERE p.id=?", (process_id,)).fetchone()
+        if row is None:
+            return None
+        return ProcessRecord(*row[:6], bytes(row[6]) if row[6] is not None else None)
+
+    def process_ids(self) -> list[str]:
+        return [r[0] for r in self._r().execute("SELECT id FROM processes ORDER BY timestamp, id")]
+
+    def latest_assignment(self, process_id: str) -> AssignmentRecord | None:
+        row = self._r().execute(
+            f"SELECT {_A_COLS}, i.raw FROM assignments a LEFT JOIN items i ON i.id = a.message_id "
+            "AND a.with_message WHERE a.process_id=? ORDER BY a.nonce DESC LIMIT 1", (process_id,)).fetchone()
+        return None if row is None else _assignment(row, bytes(row[9]) if row[9] is not None else None)
+
+    def find_assignment(self, item_id: str, process_id: str | None = None, *,
+                        by_assignment_id: bool = True) -> AssignmentRecord | None:
+        conn = self._r()
+        base = (f"SELECT {_A_COLS}, i.raw FROM assignments a LEFT JOIN items i ON i.id = a.message_id "
+                "AND a.with_message WHERE ")
+        if process_id is not None:
+            row = conn.execute(base + "a.process_id=? AND a.message_id=?", (process_id, item_id)).fetchone()
+            if row is None and by_assignment_id:
+                row = conn.execute(base + "a.id=? AND a.process_id=?", (item_id, process_id)).fetchone()
+        else:
+            row = conn.execute(base + "a.message_id=? ORDER BY a.rowid LIMIT 1", (item_id,)).fetchone()
+            if row is None and by_assignment_id:
+                row = conn.execute(base + "a.id=?", (item_id,)).fetchone()
+        return None if row is None else _assignment(row, bytes(row[9]) if row[9] is not None else None)
+
+    def find_dedup(self, process_id: str, dedup: str) -> str | None:
+        row = self._r().execute("SELECT message_id FROM assignments WHERE process_id=? AND dedup=?",
+                                (process_id, dedup)).fetchone()
+        return None if row is None else row[0]
+
+    def list_assignments(self, process_id: str, *, from_timestamp: int | None = None,
+                         to_timestamp: int | None = None, from_nonce: int | None = None,
+                         to_nonce: int | None = None, limit: int = 100) -> list[AssignmentRecord]:
+        where, params = ["a.process_id=?"], [process_id]
+        for op, col, value in ((">", "a.timestamp", from_timestamp), ("<=", "a.timestamp", to_timestamp),
+                               (">", "a.nonce", from_nonce), ("<=", "a.nonce", to_nonce)):
+            if value is not None:
+                where.append(f"{col} {op} ?")
+                params.append(value)
+        rows = self._r().execute(
+            f"SELECT {_A_COLS}, i.raw FROM assignments a LEFT JOIN items i ON i.id = a.message_id "
+            f"AND a.with_message WHERE {' AND '.join(where)} ORDER BY a.nonce LIMIT ?", (*params, limit)).fetchall()
+        return [_assignment(r, bytes(r[9]) if r[9] is not None else None) for r in rows]
+
+    def iter_assignments(self, process_id: str, batch: int = 1000) -> Iterator[AssignmentRecord]:
+        nonce = -1
+        while True:
+            rows = self._r().execute(f"SELECT {_A_COLS} FROM assignments a WHERE a.process_id=? AND a.nonce>? "
+                                     "ORDER BY a.nonce LIMIT ?", (process_id, nonce, batch)).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _assignment(r)
+            nonce = rows[-1][2]
+
+
+def open_store(data_dir: str | os.PathLike, **kwargs) -> SQLiteStore:
+    """The default log of a data directory: DIR/aonet.sqlite."""
+    return SQLiteStore(Path(data_dir) / "aonet.sqlite", **kwargs)
+

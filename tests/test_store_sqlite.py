@@ -1,0 +1,182 @@
+"""The SQLite log: durability contract, invariants, item queries."""
+import sqlite3
+import threading
+
+import pytest
+
+from aonet.protocol import build_message, build_module, build_process
+from aonet.store import ItemRecord, ScheduleWrite, SQLiteStore, Store, StoreConflict, StoreError
+from aonet.su import core
+from aonet.wallet import Wallet
+
+SU = Wallet.generate("ed25519")
+ALICE, BOB = Wallet.generate("ed25519"), Wallet.generate("ethereum")
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(tmp_path / "log.sqlite")
+    yield s
+    s.close()
+
+
+def schedule_chain(store, process, messages, t0=1000):
+    """Write a process and its messages the way the SU does; returns the assignments."""
+    slot = core.next_slot(None, process.id, t0, 1)
+    a = core.build_assignment(SU, slot, None)
+    out = [a]
+    store.submit(ScheduleWrite(a, core.item_record(process, slot), core.process_record(process, slot))).result()
+    for i, m in enumerate(messages):
+        slot = core.next_slot(core.Head.of(a), process.id, t0 + i + 1, 1)
+        a = core.build_assignment(SU, slot, m.id)
+        store.submit(ScheduleWrite(a, core.item_record(m, slot))).result()
+        out.append(a)
+    return out
+
+
+def test_is_a_store_and_uses_wal_full(store):
+    assert isinstance(store, Store)
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.synchronous == "FULL"
+    with pytest.raises(ValueError):
+        SQLiteStore(store.path, synchronous="OFF")
+
+
+def test_schedule_reads(store):
+    p = build_process(ALICE, "M" * 43, SU.address)
+    msgs = [build_message(ALICE, p.id, data=f"m{i}") for i in range(5)]
+    chain = schedule_chain(store, p, msgs)
+    proc = store.get_process(p.id)
+    assert proc.owner == ALICE.address and proc.module == "M" * 43 and proc.raw == p.raw
+    assert store.process_ids() == [p.id]
+    latest = store.latest_assignment(p.id)
+    assert latest.nonce == 5 and latest.id == chain[-1].id and latest.message_raw == msgs[-1].raw
+    found = store.find_assignment(msgs[2].id, p.id)
+    assert found.nonce == 3 and found.message_raw == msgs[2].raw
+    assert store.find_assignment(chain[2].id).message_id == msgs[1].id            # by assignment id
+    assert store.find_assignment(chain[2].id, by_assignment_id=False) is None
+    assert store.find_assignment("Z" * 43) is None
+    page = store.list_assignments(p.id, from_nonce=1, to_nonce=3)
+    assert [a.nonce for a in page] == [2, 3]
+    assert [a.nonce for a in store.list_assignments(p.id, from_timestamp=1002, limit=2)] == [3, 4]
+    assert [a.nonce for a in store.list_assignments(p.id, to_timestamp=1001)] == [0, 1]
+    assert [a.nonce for a in store.iter_assignments(p.id, batch=2)] == [0, 1, 2, 3, 4, 5]
+    assert store.get_process("nope") is None and store.latest_assignment("nope") is None
+
+
+def test_invariants_fail_only_the_bad_write(store):
+    p = build_process(ALICE, "M" * 43, SU.address)
+    chain = schedule_chain(store, p, [build_message(ALICE, p.id)])
+    head = core.Head.of(chain[-1])
+    m2, m3 = build_message(ALICE, p.id, data="2"), build_message(ALICE, p.id, data="3")
+    good = core.build_assignment(SU, core.next_slot(head, p.id, 2000, 1), m2.id)
+    gap = core.build_assignment(SU, core.Slot(p.id, 9, "x", 2000, 1), m3.id)
+    dup_nonce = core.build_assignment(SU, core.next_slot(head, p.id, 2000, 1), m3.id)
+    # submitted together: they land in one batch; the good one commits, the others fail alone
+    futs = [store.submit(ScheduleWrite(good, core.item_record(m2, core.next_slot(head, p.id, 2000, 1)))),
+            store.submit(ScheduleWrite(gap)), store.submit(ScheduleWrite(dup_nonce))]
+    assert futs[0].result() is None
+    with pytest.raises(StoreConflict, match="nonce gap"):
+        futs[1].result()
+    with pytest.raises(StoreConflict):
+        futs[2].result()
+    assert store.latest_assignment(p.id).id == good.id
+    # same message twice on one process
+    again = core.build_assignment(SU, core.next_slot(core.Head.of(good), p.id, 3000, 1), m2.id)
+    with pytest.raises(StoreConflict):
+        store.submit(ScheduleWrite(again)).result()
+    # nonce 0 needs a process record
+    orphan = core.build_assignment(SU, core.next_slot(None, "Q" * 43, 1, 1), None)
+    with pytest.raises(StoreConflict, match="process record"):
+        store.submit(ScheduleWrite(orphan)).result()
+
+
+def test_dedup_lookup(store):
+    p = build_process(ALICE, "M" * 43, SU.address)
+    schedule_chain(store, p, [])
+    m = build_message(ALICE, p.id, tags=[("From-Process", "F" * 43)])
+    slot = core.next_slot(core.Head.of(store.latest_assignment(p.id)), p.id, 5, 1)
+    a = core.build_assignment(SU, slot, m.id)
+    store.submit(ScheduleWrite(a, core.item_record(m, slot), dedup="hash1")).result()
+    assert store.find_dedup(p.id, "hash1") == m.id and store.find_dedup(p.id, "other") is None
+
+
+def test_durable_across_reopen(tmp_path):
+    path = tmp_path / "log.sqlite"
+    s = SQLiteStore(path)
+    p = build_process(ALICE, "M" * 43, SU.address)
+    pending = []
+    slot = core.next_slot(None, p.id, 1, 1)
+    a = core.build_assignment(SU, slot, None)
+    pending.append(s.submit(ScheduleWrite(a, core.item_record(p, slot), core.process_record(p, slot))))
+    for i in range(50):
+        m = build_message(ALICE, p.id, data=str(i))
+        slot = core.next_slot(core.Head.of(a), p.id, 2 + i, 1)
+        a = core.build_assignment(SU, slot, m.id)
+        pending.append(s.submit(ScheduleWrite(a, core.item_record(m, slot))))
+    s.close()                                   # drains the queue before closing
+    assert all(f.done() and f.exception() is None for f in pending)
+    with pytest.raises(StoreError):
+        s.submit(ScheduleWrite(a)).result()
+    s2 = SQLiteStore(path)
+    assert s2.latest_assignment(p.id).nonce == 50
+    assert s2.stats["writes"] == 0
+    s2.close()
+
+
+def test_group_commit_batches_concurrent_writers(store):
+    procs = [build_process(ALICE, "M" * 43, SU.address, tags=[("Name", str(i))]) for i in range(8)]
+
+    def worker(p):
+        schedule_chain(store, p, [build_message(ALICE, p.id, data=str(i)) for i in range(20)])
+    threads = [threading.Thread(target=worker, args=(p,)) for p in procs]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert all(store.latest_assignment(p.id).nonce == 20 for p in procs)
+    assert store.stats["writes"] == 8 * 21
+    assert store.stats["max_batch"] > 1
+
+
+def test_items_query(store):
+    module = build_module(ALICE, b"\0asm", tags=[("Name", "m1")])
+    loc = store.put_item(build_message(BOB, "A" * 43, tags=[("Action", "Ping")]), height=7, timestamp=70)
+    assert loc.height == 7 and loc.type == "Message" and loc.target == "A" * 43
+    rec = store.put_item(module, height=9)
+    assert store.put_item(module, height=99).height == 9          # idempotent: first copy kept
+    assert rec.owner == ALICE.address and rec.type == "Module"
+    got = store.get_item(module.id)
+    assert got.raw == module.raw and got.item().tag("Name") == "m1"
+    assert store.get_item("nope") is None
+    q = store.query_items
+    assert [i.id for i in q(ids=[module.id]).items] == [module.id]
+    assert [i.id for i in q(owners=[BOB.address]).items] == [loc.id]
+    assert [i.id for i in q(recipients=["A" * 43]).items] == [loc.id]
+    assert [i.id for i in q(tags=[("Type", ["Module", "Process"])]).items] == [module.id]
+    assert [i.id for i in q(tags=[("Type", ["Module"]), ("Name", ["m1"])]).items] == [module.id]
+    assert q(tags=[("Type", ["Module"]), ("Name", ["m2"])]).items == []
+    assert q(ids=[]).items == []
+    assert [i.id for i in q().items] == [module.id, loc.id]                # HEIGHT_DESC
+    assert [i.id for i in q(sort="HEIGHT_ASC").items] == [loc.id, module.id]
+    page1 = q(first=1, sort="HEIGHT_ASC")
+    assert page1.has_next_page and page1.items[0].id == loc.id
+    page2 = q(first=1, sort="HEIGHT_ASC", after=page1.items[0].cursor)
+    assert [i.id for i in page2.items] == [module.id] and not page2.has_next_page
+    with pytest.raises(ValueError):
+        q(sort="SIDEWAYS")
+    with pytest.raises(ValueError):
+        q(after="!!not a cursor")
+
+
+def test_get_item_finds_assignments(store):
+    p = build_process(ALICE, "M" * 43, SU.address)
+    chain = schedule_chain(store, p, [])
+    rec = store.get_item(chain[0].id)
+    assert rec.type == "Assignment" and rec.owner == SU.address and rec.raw == chain[0].raw
+    assert [i.id for i in store.query_items(tags=[("Type", ["Process"])]).items] == [p.id]
+
+
+def test_item_record_of():
+    m = build_message(ALICE, "A" * 43)
+    rec = ItemRecord.of(m, height=1, timestamp=2)
+    assert (rec.id, rec.owner, rec.target, rec.type) == (m.id, ALICE.address, "A" * 43, "Message")
