@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..http import JSON_ERRORS
+
 from ..wallet import Wallet
 from .core import UnitLimits
 from .errors import BadRequest, CUError
@@ -168,6 +170,7 @@ def create_cu_app(*, data_dir: str | os.PathLike | None = None, su_url: str | No
         log.exception("CU internal error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={**JSON_ERRORS, Exception: server_error})
     app.state.cu = cu
     return app

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..http import JSON_ERRORS
+
 from ..ans104 import ANS104Error, parse
 from ..blocks import BlockClock, now_ms
 from ..encoding import b64url_encode
@@ -51,6 +53,11 @@ def _tag_headers(item) -> dict[str, str]:
     return out
 
 
+def _gql_error(message: str) -> JSONResponse:
+    """A GraphQL error as GraphQL clients read it (`errors`) and as aonet's units answer (`error`)."""
+    return JSONResponse({"error": message, "errors": [{"message": message}]}, status_code=400)
+
+
 def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network: str = "aonet.devnet") -> Starlette:
     """A Starlette app serving the gateway routes from `store`."""
     clock = clock or BlockClock()
@@ -70,17 +77,19 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
             try:
                 variables = json.loads(request.query_params.get("variables") or "null")
             except ValueError:
-                return JSONResponse({"errors": [{"message": "variables is not JSON"}]}, status_code=400)
+                return _gql_error("variables is not JSON")
             body = {"query": q, "variables": variables}
         else:
             try:
                 body = json.loads(await request.body())
             except ValueError:
-                return JSONResponse({"errors": [{"message": "request body is not JSON"}]}, status_code=400)
+                return _gql_error("request body is not JSON")
             if not isinstance(body, dict):
-                return JSONResponse({"errors": [{"message": "request body must be a JSON object"}]}, status_code=400)
+                return _gql_error("request body must be a JSON object")
         out = gql.run(body.get("query"), body.get("variables"), body.get("operationName"))
-        return JSONResponse(out, status_code=200 if "data" in out else 400)
+        if "data" not in out:
+            return _gql_error("; ".join(e.get("message", "") for e in out.get("errors", [])) or "bad query")
+        return JSONResponse(out)
 
     def _lookup(tx_id: str):
         if not ID_RE.match(tx_id):
@@ -113,7 +122,7 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
     async def status(request: Request) -> Response:
         rec = _lookup(request.path_params["id"])
         if rec is None:
-            return Response("Not Found.", status_code=404, media_type="text/plain")
+            return _err(404, "Not Found.")
         h = clock.current_height()
         return JSONResponse({"block_height": rec.height, "block_indep_hash": clock.block_id(rec.height),
                              "number_of_confirmations": max(0, h - rec.height) + 1 + DEVNET_FINALITY})
@@ -121,7 +130,7 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
     async def tx(request: Request) -> Response:
         rec = _lookup(request.path_params["id"])
         if rec is None:
-            return Response("Not Found.", status_code=404, media_type="text/plain")
+            return _err(404, "Not Found.")
         item = rec.item()
         return JSONResponse({"format": 2, "id": rec.id, "last_tx": b64url_encode(item.anchor or b""),
                              "owner": b64url_encode(item.owner), "tags": [
@@ -163,7 +172,7 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
         Route("/tx/{id}", tx, methods=["GET"]),
         Route("/{id}", data, methods=["GET", "HEAD"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers=JSON_ERRORS)
     app.state.store = store
     app.state.clock = clock
     app.state.graphql = gql

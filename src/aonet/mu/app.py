@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..http import JSON_ERRORS
+
 from ..ans104 import ANS104Error, parse
 from ..protocol import is_ao_item, item_type
 from .locate import LocateError, Locator, ProcessInfo
@@ -195,6 +197,12 @@ def create_mu_app(mu: MessengerUnit, *, manage_lifecycle: bool = True) -> Starle
         if request.method == "DELETE":
             mu.monitor.remove(pid)
             return PlainTextResponse("Process deleted")
+        try:
+            known = await mu.locator.process(pid)
+        except (LocateError, httpx.HTTPError) as exc:
+            return JSONResponse({"error": f"cannot locate process {pid}: {exc}"}, status_code=502)
+        if known is None:
+            return JSONResponse({"error": f"{pid} is not a process this network knows"}, status_code=404)
         await mu.monitor.add(pid)
         return PlainTextResponse("Monitoring process")
 
@@ -214,7 +222,7 @@ def create_mu_app(mu: MessengerUnit, *, manage_lifecycle: bool = True) -> Starle
         Route("/", root_post, methods=["POST"]),
         Route("/monitor/{pid}", monitor, methods=["POST", "DELETE"]),
         Route("/health", health, methods=["GET"]),
-    ], lifespan=lifespan if manage_lifecycle else None)
+    ], lifespan=lifespan if manage_lifecycle else None, exception_handlers=JSON_ERRORS)
     app.state.mu = mu
     return app
 
