@@ -13,8 +13,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-.PHONY: install up test bench
-install: $(BIN)/aonet node_modules/.installed
+.PHONY: install up test bench emscripten
+install: $(BIN)/aonet node_modules/.installed emscripten
+
+emscripten:  ## Debian's emscripten, for the emscripten conformance tests (only when emcc is missing)
+	@command -v emcc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq emscripten; } \
+		|| echo "warning: could not install emscripten (apt-get emscripten); its tests will be skipped"
 
 up: install  ## start the local devnet
 	$(BIN)/aonet up

@@ -1,0 +1,90 @@
+"""aonet's emscripten host vs @permaweb/ao-loader on the same module and messages (messages/s).
+
+Two ways of running a process:
+  memory   - the memory image goes in and out with every message, as AO's CU uses the loader
+             (aonet: restore(image), handle, snapshot(); loader: handle(Memory, msg, env) -> Memory)
+  instance - the state stays in the instance (aonet: handle; loader: handle(null, msg, env))
+Module: the emlua test process (Lua 5.3 + aonet's process library, wasm32-unknown-emscripten2,
+built with Debian's emscripten into the cache). Messages: Inc, Ping (a reply in the outbox), Eval.
+usage: .venv/bin/python bench/emscripten.py [--repeat N]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from aonet.vm.base import Limits  # noqa: E402
+from aonet.vm.emscripten import EmscriptenRuntime  # noqa: E402
+from test_emscripten import ENV, RUNNER, SEQUENCE, _msg  # noqa: E402
+
+FORMAT = "wasm32-unknown-emscripten2"
+
+
+def build() -> Path:
+    spec = importlib.util.spec_from_file_location("emlua_build", ROOT / "tests" / "modules" / "emlua" / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.build()
+
+
+def workload() -> tuple[list, list]:
+    setup = [(SEQUENCE[0], ENV), (SEQUENCE[1], ENV)]
+    msgs = [(_msg(100, "Inc"), ENV), (_msg(101, "Ping", "hello"), ENV), (_msg(102, "Eval", "Count * 2"), ENV)]
+    return setup, msgs
+
+
+def loader(path: Path, mode: str, repeat: int) -> float:
+    setup, msgs = workload()
+    req = {"module": str(path), "format": FORMAT, "options": {}, "mode": mode, "repeat": repeat,
+           "setup": [[m, e] for m, e in setup], "messages": [[m, e] for m, e in msgs]}
+    proc = subprocess.run(["node", str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
+                          env={**os.environ, "TZ": "UTC"}, check=True)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out["messages"] / out["seconds"]
+
+
+def aonet(path: Path, mode: str, repeat: int) -> float:
+    setup, msgs = workload()
+    inst = EmscriptenRuntime(program=str(RUNNER)).instantiate(path.read_bytes(), Limits(), format=FORMAT)
+    for m, e in setup:
+        inst.handle(m, e)
+    image = inst.snapshot()
+    n = 0
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        for m, e in msgs:
+            if mode == "memory":
+                inst.restore(image)
+                r = inst.handle(m, e)
+                image = inst.snapshot()
+            else:
+                r = inst.handle(m, e)
+            assert r.error is None, r.error
+            n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=300)
+    args = ap.parse_args()
+    path = build()
+    print(f"module {path.name} ({path.stat().st_size} bytes), {3 * args.repeat} messages per run")
+    for mode in ("memory", "instance"):
+        ref = loader(path, mode, args.repeat)
+        ours = aonet(path, mode, args.repeat)
+        print(f"{mode:9s} ao-loader {ref:8.0f} msg/s   aonet {ours:8.0f} msg/s   x{ours / ref:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,959 @@
+"""Runs AO's own module formats (`wasm32-unknown-emscripten2`, `...3`) unchanged, bit-exact with
+AO's loader (@permaweb/ao-loader): the same memory bytes, the same GasUsed.
+
+An emscripten module expects the JavaScript glue emscripten generated for it; AO's loader ships that
+glue. This host replays what the glue does, call for call, because every wasm call it makes (stack
+allocations for argv and the two JSON strings, `main`, `fflush`, the time-zone strings it mallocs)
+leaves bytes in memory and burns metered gas:
+  instantiate -> emscripten_stack_init, stack cookie -> __wasm_call_ctors -> main(argc, argv) ->
+  fflush(0); then per message: stackSave, stackAlloc(4*len16(msg)+1), stackAlloc(... env),
+  handle(msg, env), stackRestore; the result is `{"ok": bool, "response": {...}}`.
+Host state that AO keeps in JavaScript (files, the Date.now counter, tzset) lives in `_Host`.
+
+Determinism shims as in the loader: Date.now is a counter from 10,000 (+1 per call, per instance),
+`_emscripten_date_now` is 0, the time zone is UTC, the environment is emscripten's default
+(USER/LOGNAME=web_user, PATH=/, PWD=/, HOME=/home/web_user, LANG=C.UTF-8, _=<program>), and argv[0]
+is `program` (Node's script path under the loader: pass the same one to get the same bytes).
+
+Gas: `metering.usegas(n)`, called once per basic block, is a wasm helper (emscripten_helper.wat);
+past the Compute-Limit it stops the message with "out of gas!". Memory-Limit caps
+`emscripten_resize_heap`, so malloc fails and Lua says "not enough memory".
+
+Failure semantics follow AO's CU: when a message fails (Error in the result, a trap, out of gas) the
+memory goes back to what it was before it and the process continues in a fresh instance. Rolling
+back uses a checkpoint plus the log of messages since (replayed), so success costs no copy.
+"""
+from __future__ import annotations
+
+import copy
+import ctypes
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import wasmtime
+
+from ._fastcall import I32, I64, MemoryAccess, RawFunc, define_host_func, memory_view, take_pending_host_exception, val_kinds
+from .base import Limits, LimitError, Result, VMError
+from .emscripten_fs import EBADF, EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
+from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
+from .wasm import ModuleCache, make_engine
+
+FORMATS = ("wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3")
+UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten", "wasm32-unknown-emscripten4",
+                       "wasm64-unknown-emscripten-draft_2024_02_15", "wasm32-unknown-emscripten-metering",
+                       "wasm64-unknown-emscripten-draft_2024_10_16-metering")
+PAGE = 65536
+HEAP_MAX = 524288000                 # the glue's getHeapMax()
+DEFAULT_PROGRAM = "./this.program"
+DATE_NOW_START = 10_000
+_HELPER_WAT = Path(__file__).with_name("emscripten_helper.wat")
+_libc = ctypes.CDLL(None)
+_memchr = _libc.memchr
+_memchr.restype = ctypes.c_void_p
+_memchr.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
+
+
+class OutOfGas(Exception):
+    pass
+
+
+class Longjmp(Exception):
+    """Raised by `_emscripten_throw_longjmp`; caught by the nearest invoke_* trampoline."""
+
+
+class Abort(Exception):
+    pass
+
+
+class ExitStatus(Exception):
+    def __init__(self, status: int):
+        super().__init__(f"Program terminated with exit({status})")
+        self.status = status
+
+
+# -- JSON as JavaScript writes it ------------------------------------------------------------------------
+def _js_value(v: Any) -> Any:
+    """JSON.stringify's view of numbers: integral floats print as integers, NaN/Infinity as null."""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        if v.is_integer() and abs(v) < 1e21:
+            return int(v)
+        return v
+    if isinstance(v, dict):
+        return {str(k): _js_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_js_value(x) for x in v]
+    return v
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def js_stringify(obj: Any) -> str:
+    """JSON.stringify(obj) for JSON-shaped Python data (the bytes the loader writes into memory)."""
+    try:
+        return _encoder.encode(obj)
+    except ValueError:
+        return _encoder.encode(_js_value(obj))
+
+
+def _utf16_len(s: str) -> int:
+    return len(s) + sum(1 for c in s if ord(c) > 0xFFFF) if not s.isascii() else len(s)
+
+
+# -- module inspection -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EmModule:
+    sha256: str
+    module: wasmtime.Module
+    exports: frozenset[str]
+    imports: tuple[tuple[str, str, wasmtime.FuncType], ...]
+    min_pages: int
+    max_pages: int | None
+    metered: bool
+
+
+def _inspect(sha: str, module: wasmtime.Module) -> EmModule:
+    exports = {e.name: e.type for e in module.exports}
+    mem = exports.get("memory")
+    if not isinstance(mem, wasmtime.MemoryType):
+        raise VMError("not an emscripten module: no exported 'memory'")
+    if mem.is_64:
+        raise VMError("64-bit memory: wasm64-unknown-emscripten-draft_2024_02_15 is not supported yet")
+    for name in ("handle", "stackSave", "stackRestore", "stackAlloc"):
+        if name not in exports:
+            raise VMError(f"not an AO emscripten module: export {name!r} is missing")
+    if any(n.startswith("asyncify_") for n in exports):
+        raise VMError("Asyncify module (wasm32-unknown-emscripten4 / wasm64): not supported yet")
+    imports = []
+    for imp in module.imports:
+        if not isinstance(imp.type, wasmtime.FuncType):
+            raise VMError(f"unsupported import {imp.module}.{imp.name}: only functions can be imported")
+        imports.append((imp.module or "", imp.name or "", imp.type))
+    metered = any(m == "metering" for m, _, _ in imports)
+    return EmModule(sha, module, frozenset(exports), tuple(imports), mem.limits.min, mem.limits.max, metered)
+
+
+class EmscriptenRuntime:
+    """Serves AO's emscripten module formats (see module docstring).
+
+    `program` is argv[0] and env `_` (both land in memory); `engine` defaults to one without fuel
+    (metering happens in the module) and without NaN canonicalization (V8 does not canonicalize, so
+    NaN bits match the loader on the same hardware).
+    """
+    formats = FORMATS
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None, *, program: str = DEFAULT_PROGRAM,
+                 args: tuple[str, ...] = (), engine: wasmtime.Engine | None = None, checkpoint_ratio: float = 16.0):
+        self.engine = engine or make_emscripten_engine()
+        self._cache = ModuleCache(self.engine, cache_dir)
+        self._inspected: dict[str, EmModule] = {}
+        self.program = program
+        self.args = tuple(args)
+        self.checkpoint_ratio = checkpoint_ratio
+        self._helper = wasmtime.Module(self.engine, _HELPER_WAT.read_text())
+
+    def compile(self, module: bytes) -> EmModule:
+        if not isinstance(module, (bytes, bytearray, memoryview)):
+            raise VMError(f"module must be bytes, not {type(module).__name__}")
+        module = bytes(module)
+        sha = hashlib.sha256(module).hexdigest()
+        hit = self._inspected.get(sha)
+        if hit is None:
+            if not module.startswith(b"\0asm"):
+                raise VMError("module is not a wasm binary (no \\0asm magic)")
+            hit = self._inspected[sha] = _inspect(sha, self._cache._load(sha, module))
+        return hit
+
+    def instantiate(self, module: bytes, limits: Limits = Limits(), *, image: bytes | None = None,
+                    format: str | None = None) -> "EmscriptenInstance":
+        if format is not None and format not in FORMATS:
+            if format in UNSUPPORTED_FORMATS:
+                raise VMError(f"module format {format} is not supported by aonet yet (served: {', '.join(FORMATS)})")
+            raise VMError(f"unknown module format {format!r}; this runtime serves {', '.join(FORMATS)}")
+        compiled = self.compile(module)
+        inst = EmscriptenInstance(self, compiled, limits)
+        if image is not None:
+            inst.restore(image)
+        return inst
+
+
+def make_emscripten_engine() -> wasmtime.Engine:
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = False
+    cfg.cranelift_nan_canonicalization = False
+    cfg.wasm_threads = False
+    cfg.wasm_bulk_memory = True
+    cfg.wasm_reference_types = True
+    cfg.wasm_memory64 = True
+    cfg.wasm_exceptions = True
+    return wasmtime.Engine(cfg)
+
+
+# -- host state of one incarnation -----------------------------------------------------------------------------
+@dataclass
+class _HostState:
+    """What AO's glue keeps in JavaScript: rebuilt for every fresh instance, copied at checkpoints."""
+    date_now: int = DATE_NOW_START
+    tz_done: bool = False
+    fs: MemFS | None = None
+
+    def clone(self) -> "_HostState":
+        return _HostState(self.date_now, self.tz_done, self.fs.clone() if self.fs else None)
+
+
+class EmscriptenInstance:
+    """One process in a wasmtime store; the Instance interface of base.py."""
+
+    max_log = 10_000
+    max_log_bytes = 64 << 20
+
+    def __init__(self, runtime: EmscriptenRuntime, compiled: EmModule, limits: Limits):
+        self.rt = runtime
+        self.compiled = compiled
+        self.limits = limits
+        if compiled.min_pages * PAGE > limits.memory:
+            raise LimitError(f"module needs {compiled.min_pages * PAGE} bytes of memory at start, over the "
+                             f"Memory-Limit of {limits.memory}")
+        self.heap_max = min(HEAP_MAX, limits.memory)
+        self.stats = {"messages": 0, "failures": 0, "checkpoints": 0, "replayed": 0, "incarnations": 0}
+        self.stdout = b""
+        self._error: BaseException | None = None
+        self._view = MemoryAccess()
+        self._callbacks: list = []
+        self._linker = wasmtime.Linker(runtime.engine)
+        self._linker.allow_shadowing = True
+        self._define_imports()
+        self._broken: str | None = None
+        self._snap_cost = 20e-6
+        self._incarnate()
+        self._checkpoint()
+
+    # -- the Instance interface ---------------------------------------------------------------------
+    def handle(self, msg: dict, env: dict) -> Result:
+        if self._broken:
+            raise VMError(f"instance unusable: {self._broken}")
+        try:
+            ms, es = js_stringify(msg), js_stringify(env)
+        except (TypeError, ValueError) as exc:
+            return Result(error=f"message or env is not JSON-serializable: {exc}")
+        t0 = time.perf_counter()
+        ok, result = self._run(ms, es)
+        self.stats["messages"] += 1
+        if ok:
+            self._log.append((ms, es))
+            self._log_bytes += len(ms) + len(es)
+            self._log_cost += time.perf_counter() - t0
+            if (self._log_cost > self.rt.checkpoint_ratio * self._snap_cost or len(self._log) >= self.max_log
+                    or self._log_bytes >= self.max_log_bytes):
+                self._checkpoint()
+            return result
+        self.stats["failures"] += 1
+        self._rollback()
+        return result
+
+    def snapshot(self) -> bytes:
+        if self._broken:
+            raise VMError(f"instance unusable: {self._broken}")
+        if self._log:
+            self._checkpoint()
+        return self._base
+
+    def restore(self, image: bytes) -> None:
+        """Write `image` into memory, as the loader does with a Memory argument: in place when the
+        instance is at rest and the sizes fit, else into a fresh instance grown like the glue grows it."""
+        if image is self._base and not self._log and not self._broken:
+            return                             # the instance already holds exactly this image
+        image = bytes(image)
+        if len(image) % PAGE or len(image) < self.compiled.min_pages * PAGE:
+            raise VMError(f"image of {len(image)} bytes does not fit this module (whole 64 KiB pages, at least "
+                          f"{self.compiled.min_pages} of them)")
+        if len(image) > self.limits.memory:
+            raise LimitError(f"image of {len(image)} bytes is over the Memory-Limit of {self.limits.memory}")
+        try:
+            if self._broken or self._mem().size > len(image):
+                self._incarnate()
+            self._load(image)
+        except (VMError, wasmtime.WasmtimeError) as exc:
+            self._broken = f"restore failed: {exc}"
+            raise VMError(self._broken) from None
+        self._broken = None
+        self._checkpoint()
+
+    # -- extras ------------------------------------------------------------------------------------
+    def memory_size(self) -> int:
+        return self._mem().size
+
+    def memory_hash(self) -> str:
+        m = self._mem()
+        return hashlib.sha256(ctypes.string_at(m.base, m.size)).hexdigest()
+
+    # -- incarnations ----------------------------------------------------------------------------------
+    def _incarnate(self) -> None:
+        """A fresh instance, initialised as the glue does (stack cookie, ctors, main, fflush)."""
+        store = wasmtime.Store(self.rt.engine)
+        store.set_limits(memory_size=self.limits.memory)
+        self._host = _HostState()
+        self._host.fs = MemFS(self._date_now)
+        helper = wasmtime.Instance(store, self.rt._helper, [self._oog_func(store)])
+        hx = helper.exports(store)
+        self._gas_used, self._gas_limit = hx["gas_used"], hx["gas_limit"]
+        for name in ("getTempRet0", "setTempRet0"):
+            self._linker.define(store, "env", name, hx[name])
+        self._linker.define(store, "metering", "usegas", hx["usegas"])
+        self._linker.define(store, "metering", "usegas64", hx["usegas64"])
+        try:
+            inst = self._linker.instantiate(store, self.compiled.module)
+        except wasmtime.Trap as exc:
+            raise VMError(f"module trapped while instantiating: {_first_line(exc)}") from None
+        except wasmtime.WasmtimeError as exc:
+            raise VMError(f"cannot instantiate module: {_first_line(exc)}") from None
+        finally:
+            take_pending_host_exception()
+        ex = inst.exports(store)
+        self._store, self._ctx = store, store._context()
+        self._memory = ex["memory"]
+        self._memref = ctypes.byref(self._memory._memory)
+        self._table = ex.get("__indirect_function_table")
+        self._table_funcs: dict[int, Callable] = {}
+        raw = lambda name, p, r: RawFunc(store, ex[name], p, r) if name in self.compiled.exports else None  # noqa: E731
+        self._stackSave = raw("stackSave", (), (I32,))
+        self._stackRestore = raw("stackRestore", (I32,), ())
+        self._stackAlloc = raw("stackAlloc", (I32,), (I32,))
+        self._setThrew = raw("setThrew", (I32, I32), ())
+        self._malloc = raw("malloc", (I32,), (I32,))
+        self._errno_location = raw("__errno_location", (), (I32,))
+        self._handle = raw("handle", (I32, I32), (I32,))
+        self._gas_limit.set_value(store, wasmtime.Val.i64(min(self.limits.compute, (1 << 63) - 1)))
+        self._gas_used.set_value(store, wasmtime.Val.i64(0))
+        self.stats["incarnations"] += 1
+        try:
+            self._startup(ex)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise VMError(f"module failed to start: {self._describe(exc)}") from None
+
+    def _startup(self, ex) -> None:
+        names = self.compiled.exports
+        store = self._store
+        if "emscripten_stack_init" in names:
+            RawFunc(store, ex["emscripten_stack_init"], (), ())()
+        if "emscripten_stack_get_end" in names:
+            end = RawFunc(store, ex["emscripten_stack_get_end"], (), (I32,))()
+            self._w32(end, 0x02135467)
+            self._w32(end + 4, 0x89BACDFE)
+            self._w32(0, 0x63736D65)
+        if "__wasm_call_ctors" in names:
+            RawFunc(store, ex["__wasm_call_ctors"], (), ())()
+        if "main" in names:
+            args = [self.rt.program, *self.rt.args]
+            argv = self._stackAlloc((len(args) + 1) * 4)
+            ptrs = []
+            for a in args:
+                b = a.encode("utf-8")
+                p = self._stackAlloc(len(b) + 1)
+                self._write(p, b + b"\0")
+                ptrs.append(p)
+            for i, p in enumerate(ptrs):
+                self._w32(argv + 4 * i, p)
+            self._w32(argv + 4 * len(ptrs), 0)
+            main = ex["main"]
+            ty = main.type(store)
+            try:
+                if len(ty.params) == 2:
+                    RawFunc(store, main, (I32, I32), tuple(val_kinds(ty.results)))(len(args), argv)
+                else:
+                    RawFunc(store, main, (), tuple(val_kinds(ty.results)))()
+                if "fflush" in names:
+                    RawFunc(store, ex["fflush"], (I32,), (I32,))(0)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                if not isinstance(self._error, ExitStatus):
+                    raise
+                self._error = None
+
+    def _checkpoint(self) -> None:
+        t0 = time.perf_counter()
+        m = self._mem()
+        self._base = ctypes.string_at(m.base, m.size)
+        fs, prev = self._host.fs, getattr(self, "_base_host", None)
+        if prev is not None and self._base_fs_key == (id(fs), fs.gen):
+            fs_copy = prev.fs                  # unchanged since the last checkpoint: share the copy
+        else:
+            fs_copy, self._base_fs_key = fs.clone(), (id(fs), fs.gen)
+        self._base_host = _HostState(self._host.date_now, self._host.tz_done, fs_copy)
+        self._snap_cost = max(time.perf_counter() - t0, 20e-6)
+        self._log: list[tuple[str, str]] = []
+        self._log_bytes, self._log_cost = 0, 0.0
+        self.stats["checkpoints"] += 1
+
+    def _rollback(self) -> None:
+        """Previous memory, fresh instance (AO's CU discards the instance of a failed message)."""
+        try:
+            image = self._base
+            if self._log:                     # rebuild the memory before the failed message
+                self._incarnate()
+                self._load(image)
+                self._host = self._base_host.clone()
+                for ms, es in self._log:
+                    ok, res = self._run(ms, es)
+                    if not ok:
+                        raise VMError(f"replay diverged (nondeterministic module or host?): {res.error}")
+                self.stats["replayed"] += len(self._log)
+                m = self._mem()
+                image = ctypes.string_at(m.base, m.size)
+            self._incarnate()
+            self._load(image)
+            self._checkpoint()
+        except VMError as exc:
+            self._broken = str(exc)
+            raise
+
+    def _load(self, image: bytes) -> None:
+        """Copy an image into memory, growing it first the way the glue's resizeHeap does."""
+        if self._mem().size < len(image) and not self._resize_heap(len(image)):
+            raise LimitError(f"cannot grow memory to {len(image)} bytes (Memory-Limit {self.limits.memory})")
+        m = self._mem()
+        if m.size < len(image):
+            raise LimitError(f"cannot grow memory to {len(image)} bytes")
+        ctypes.memmove(m.base, image, len(image))
+
+    # -- one message ------------------------------------------------------------------------------------
+    def _run(self, ms: str, es: str) -> tuple[bool, Result]:
+        store = self._store
+        self._gas_used.set_value(store, wasmtime.Val.i64(0))
+        self._host.fs.stdout.clear()
+        text = None
+        try:
+            sp = self._stackSave()
+            pm = self._stack_string(ms)
+            pe = self._stack_string(es)
+            pr = self._handle(pm, pe)
+            self._stackRestore(sp)
+            m = self._mem()
+            if 0 < pr < m.size:
+                end = _memchr(m.base + pr, 0, m.size - pr)
+                if end:
+                    text = ctypes.string_at(m.base + pr, end - m.base - pr)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            return False, Result(error=self._describe(exc), gas_used=self._gas())
+        finally:
+            self.stdout = bytes(self._host.fs.stdout)
+        gas = self._gas()
+        try:
+            obj = json.loads(text.decode("utf-8", "replace")) if text is not None else None
+        except ValueError as exc:
+            return False, Result(error=f"module returned invalid JSON: {exc}", gas_used=gas)
+        if not isinstance(obj, dict) or "ok" not in obj:
+            return False, Result(error="module result is not {ok, response}", gas_used=gas)
+        resp = obj.get("response")
+        if not obj["ok"]:
+            err = resp if isinstance(resp, str) else js_stringify(resp)
+            return False, Result(error=err, gas_used=gas)
+        if not isinstance(resp, dict):
+            return False, Result(error="module response is not an object", gas_used=gas)
+        result = Result(output=resp.get("Output"), messages=resp.get("Messages"), spawns=resp.get("Spawns"),
+                        assignments=resp.get("Assignments"), error=resp.get("Error"), gas_used=gas)
+        return result.error is None, result
+
+    def _gas(self) -> int:
+        return self._gas_used.value(self._store)
+
+    def _stack_string(self, s: str) -> int:
+        b = s.encode("utf-8", "surrogatepass")
+        p = self._stackAlloc((_utf16_len(s) << 2) + 1)
+        self._write(p, b + b"\0")
+        return p
+
+    def _describe(self, exc: BaseException) -> str:
+        err, self._error = self._error, None
+        take_pending_host_exception()
+        if isinstance(err, _Trapped):
+            return f"RuntimeError: {err}"
+        if isinstance(err, OutOfGas):
+            return "out of gas!"
+        if isinstance(err, Longjmp):
+            return "longjmp outside of setjmp"
+        if isinstance(err, (Abort, ExitStatus, VMError)):
+            return str(err)
+        if err is not None:
+            return f"host function failed: {type(err).__name__}: {err}"
+        return f"RuntimeError: {_trap_reason(exc)}"
+
+    # -- memory helpers -------------------------------------------------------------------------------------
+    def _mem(self) -> MemoryAccess:
+        return memory_view(self._ctx, self._memref, self._view)
+
+    def _check(self, ptr: int, n: int) -> int:
+        m = self._mem()
+        if ptr < 0 or ptr + n > m.size:
+            raise VMError(f"host access out of bounds: {ptr}+{n} > {m.size}")
+        return m.base + ptr
+
+    def _write(self, ptr: int, data: bytes) -> None:
+        ctypes.memmove(self._check(ptr, len(data)), data, len(data))
+
+    def _read(self, ptr: int, n: int) -> bytes:
+        return ctypes.string_at(self._check(ptr, n), n)
+
+    def _w32(self, ptr: int, v: int) -> None:
+        ctypes.c_uint32.from_address(self._check(ptr, 4)).value = v & 0xFFFFFFFF
+
+    def _r32(self, ptr: int) -> int:
+        return ctypes.c_int32.from_address(self._check(ptr, 4)).value
+
+    def _cstr(self, ptr: int) -> str:
+        if not ptr:
+            return ""
+        m = self._mem()
+        if ptr >= m.size:
+            raise VMError("string pointer out of bounds")
+        end = _memchr(m.base + ptr, 0, m.size - ptr)
+        n = (end - m.base - ptr) if end else m.size - ptr
+        return ctypes.string_at(m.base + ptr, n).decode("utf-8", "replace")
+
+    def _date_now(self) -> int:
+        h = self._host
+        v = h.date_now
+        h.date_now += 1
+        return v
+
+    # -- heap growth (the glue's emscripten_resize_heap) -----------------------------------------------
+    def _resize_heap(self, requested: int) -> int:
+        old = self._mem().size
+        requested &= 0xFFFFFFFF
+        if requested > self.heap_max:
+            return 0
+        cut = 1
+        while cut <= 4:
+            over = old * (1 + 0.2 / cut)
+            over = min(over, requested + 100663296)
+            target = max(requested, over)
+            new = min(self.heap_max, _align_up(target, PAGE))
+            try:
+                pages = (int(new) - self._mem().size + 65535) >> 16
+                self._memory.grow(self._store, pages)
+                return 1
+            except wasmtime.WasmtimeError:
+                cut *= 2
+        return 0
+
+    # -- imports ------------------------------------------------------------------------------------------
+    def _oog_func(self, store: wasmtime.Store) -> wasmtime.Func:
+        def out_of_gas() -> None:
+            self._error = OutOfGas()
+            raise OutOfGas()
+        return wasmtime.Func(store, wasmtime.FuncType([], []), out_of_gas)
+
+    def _on_error(self, exc: BaseException) -> None:
+        if self._error is None or not isinstance(exc, _Propagate):
+            self._error = exc
+
+    def _define_imports(self) -> None:
+        impls = self._impls()
+        for mod, name, ty in self.compiled.imports:
+            if mod == "metering" or (mod == "env" and name in ("getTempRet0", "setTempRet0")):
+                continue                                   # from the wasm helper, per store
+            if name.startswith("invoke_"):
+                impl = self._invoke_impl(name, ty)
+            else:
+                impl = impls.get(name) or _missing(mod, name)
+            params, results = val_kinds(ty.params), val_kinds(ty.results)
+            if all(k in (I32, I64) for k in params + results):
+                define_host_func(self._linker, mod, name, ty, impl, self._on_error, self._callbacks)
+            else:
+                self._linker.define_func(mod, name, ty, _slow(impl, self._on_error, results), access_caller=True)
+
+    def _invoke_impl(self, name: str, ty: wasmtime.FuncType):
+        def invoke(_caller, args):
+            sp = self._stackSave()
+            try:
+                out = self._call_table(args[0], args[1:])
+                return out if out is not None else 0
+            except (wasmtime.Trap, wasmtime.WasmtimeError):
+                err = self._error
+                if isinstance(err, Longjmp):
+                    self._error = None
+                    self._stackRestore(sp)
+                    self._setThrew(1, 0)
+                    return 0
+                if err is None:
+                    self._error = _Trapped(_trap_reason(sys.exc_info()[1]))
+                raise _Propagate()
+        return invoke
+
+    def _call_table(self, index: int, args: tuple):
+        fn = self._table_funcs.get(index)
+        if fn is None:
+            if self._table is None:
+                raise VMError("module has no function table")
+            f = self._table.get(self._store, index)
+            if not isinstance(f, wasmtime.Func):
+                raise VMError(f"invoke of empty table slot {index}")
+            fty = f.type(self._store)
+            ps, rs = val_kinds(fty.params), val_kinds(fty.results)
+            if all(k in (I32, I64) for k in ps + rs) and len(rs) <= 1:
+                fn = RawFunc(self._store, f, ps, rs)
+            else:
+                fn = lambda *a, _f=f: _f(self._store, *a)  # noqa: E731
+            self._table_funcs[index] = fn
+        return fn(*args)
+
+    def _impls(self) -> dict[str, Callable]:
+        s = self
+        fs = lambda: s._host.fs  # noqa: E731
+
+        def syscall(fn):
+            """A syscall: FS errors become -errno."""
+            def wrapped(_c, a):
+                try:
+                    r = fn(*a)
+                    return 0 if r is None else r
+                except FSError as e:
+                    return (-e.errno) & 0xFFFFFFFF
+            return wrapped
+
+        def wasi(fn):
+            def wrapped(_c, a):
+                try:
+                    r = fn(*a)
+                    return 0 if r is None else r
+                except FSError as e:
+                    return e.errno
+            return wrapped
+
+        def path(p, dirfd=-100 & 0xFFFFFFFF):
+            text = s._cstr(p)
+            dirfd = _i32(dirfd)
+            if text.startswith("/") or dirfd == -100:
+                return fs().resolve(text)
+            if not text:
+                raise FSError(44)
+            return fs().resolve(text, fs().stream(dirfd).path)
+
+        def stat_into(node, buf):
+            st = fs().stat(node)
+            t = st["time"] // 1000
+            words = [st["dev"], 0, st["ino"], st["mode"], st["nlink"], 0, 0, st["rdev"], 0, 0,
+                     st["size"] & 0xFFFFFFFF, st["size"] >> 32, 4096, st["blocks"], t, 0, t, 0, t, 0,
+                     st["ino"], 0]
+            s._write(buf, b"".join((w & 0xFFFFFFFF).to_bytes(4, "little") for w in words))
+            return 0
+
+        def varg(ptr):
+            return s._r32(ptr) if ptr else 0
+
+        def openat(dirfd, p, flags, va):
+            mode = varg(va) if flags & 0o100 else 0
+            return fs().open(path(p, dirfd), flags, mode or 0o666)
+
+        def fcntl(fd, cmd, va):
+            st = fs().stream(fd)
+            if cmd == 0:
+                arg = _i32(varg(va))
+                if arg < 0:
+                    return (-EINVAL) & 0xFFFFFFFF
+                return fs().dup(fd, arg)
+            if cmd in (1, 2):
+                return 0
+            if cmd == 3:
+                return st.flags
+            if cmd == 4:
+                st.flags |= varg(va)
+                return 0
+            if cmd in (5, 12):
+                arg = varg(va)
+                s._write(arg, b"\2\0")            # l_type = F_UNLCK
+                return 0
+            if cmd in (6, 7, 13, 14):
+                return 0
+            if cmd in (16, 8):
+                return (-EINVAL) & 0xFFFFFFFF
+            return (-EINVAL) & 0xFFFFFFFF
+
+        def ioctl(fd, op, va):
+            st = fs().stream(fd)
+            tty = st.node.device == "tty"
+            if op in (21509, 21505, 21510, 21511, 21512, 21506, 21507, 21508, 21523, 21524):
+                return 0 if tty else (-ENOTTY) & 0xFFFFFFFF
+            if op == 21519:
+                if not tty:
+                    return (-ENOTTY) & 0xFFFFFFFF
+                s._w32(varg(va), 0)
+                return 0
+            if op == 21520:
+                return (-(EINVAL if tty else ENOTTY)) & 0xFFFFFFFF
+            if op == 21531:
+                return (-ENOTTY) & 0xFFFFFFFF
+            raise Abort(f"Aborted(bad ioctl syscall {op})")
+
+        def iov(ptr, cnt):
+            for i in range(cnt):
+                yield _u32(s._r32(ptr + 8 * i)), _u32(s._r32(ptr + 8 * i + 4))
+
+        def fd_write(fd, ptr, cnt, pnum):
+            n = 0
+            for p, ln in iov(ptr, cnt):
+                n += fs().write(fd, s._read(p, ln))
+            s._w32(pnum, n)
+
+        def fd_read(fd, ptr, cnt, pnum):
+            n = 0
+            for p, ln in iov(ptr, cnt):
+                data = fs().read(fd, ln)
+                s._write(p, data)
+                n += len(data)
+                if len(data) < ln:
+                    break
+            s._w32(pnum, n)
+
+        def fd_seek(fd, lo, hi, whence, pnew):
+            off = _i32(hi) * 4294967296 + lo
+            pos = fs().seek(fd, off, whence)
+            s._w32(pnew, pos & 0xFFFFFFFF)
+            s._w32(pnew + 4, pos >> 32)
+
+        def fd_fdstat_get(fd, buf):
+            st = fs().stream(fd)
+            kind = 2 if st.node.device == "tty" else 3 if st.node.mode & S_IFMT == S_IFDIR else 4
+            s._write(buf, bytes([kind]))
+
+        def env_strings() -> list[bytes]:
+            return [f"{k}={v}".encode("latin-1", "replace") for k, v in (
+                ("USER", "web_user"), ("LOGNAME", "web_user"), ("PATH", "/"), ("PWD", "/"),
+                ("HOME", "/home/web_user"), ("LANG", "C.UTF-8"), ("_", s.rt.program))]
+
+        def environ_sizes_get(pcount, psize):
+            strs = env_strings()
+            s._w32(pcount, len(strs))
+            s._w32(psize, sum(len(x) + 1 for x in strs))
+
+        def environ_get(penv, buf):
+            off = 0
+            for i, x in enumerate(env_strings()):
+                s._w32(penv + 4 * i, buf + off)
+                s._write(buf + off, x + b"\0")
+                off += len(x) + 1
+
+        def write_tm(ptr, tm: Tm, local: bool):
+            vals = [tm.sec, tm.min, tm.hour, tm.mday, tm.mon, tm.year, tm.wday, tm.yday]
+            for i, v in enumerate(vals):
+                s._w32(ptr + 4 * i, v)
+            if local:
+                s._w32(ptr + 36, 0)           # tm_gmtoff
+                s._w32(ptr + 32, 0)           # tm_isdst
+
+        def read_tm(ptr) -> Tm:
+            r = [s._r32(ptr + 4 * i) for i in range(10)]
+            return Tm(*r)
+
+        def mktime(ptr):
+            tm = read_tm(ptr)
+            t = timegm(tm)
+            if tm.isdst < 0:
+                s._w32(ptr + 32, 0)
+            write_tm(ptr, gmtime(t), False)
+            return _to_int32(t)
+
+        def tzset(ptz, pdaylight, ptzname):
+            if s._host.tz_done:
+                return
+            s._host.tz_done = True
+            s._w32(ptz, 0)
+            s._w32(pdaylight, 0)
+            ptrs = []
+            for _ in range(2):                # winter name, then summer name, as the glue allocates them
+                b = UTC_NAME.encode()
+                p = s._malloc(len(b) + 1)
+                if p:
+                    s._write(p, b + b"\0")
+                ptrs.append(p)
+            s._w32(ptzname, ptrs[1])          # summer == winter offset: tzname = [summer, winter]
+            s._w32(ptzname + 4, ptrs[0])
+
+        def strftime_(buf, maxsize, fmt, tm_ptr):
+            tm = read_tm(tm_ptr)
+            zone = s._cstr(_u32(s._r32(tm_ptr + 40)))
+            out = strftime(s._cstr(fmt), tm, zone).encode("utf-8") + b"\0"
+            if len(out) > maxsize:
+                return 0
+            s._write(buf, out)
+            return len(out) - 1
+
+        def system(cmd):
+            if not cmd:
+                return 0
+            if s._errno_location:
+                s._w32(s._errno_location(), ENOSYS)
+            return 0xFFFFFFFF
+
+        def exit_(status):
+            raise ExitStatus(_i32(status))
+
+        def abort_():
+            raise Abort("Aborted(native code called abort())")
+
+        def assert_fail(cond, file, line, func):
+            raise Abort(f"Aborted(Assertion failed: {s._cstr(cond)}, at: {s._cstr(file)},{line},{s._cstr(func)})")
+
+        def memcpy_big(dest, src, n):
+            m = s._mem()
+            if dest + n > m.size or src + n > m.size:
+                raise VMError("emscripten_memcpy_big out of bounds")
+            ctypes.memmove(m.base + dest, m.base + src, n)
+            return dest
+
+        def getcwd(buf, size):
+            if size == 0:
+                return (-EINVAL) & 0xFFFFFFFF
+            cwd = fs().cwd.encode() + b"\0"
+            if size < len(cwd):
+                return (-68) & 0xFFFFFFFF
+            s._write(buf, cwd)
+            return len(cwd)
+
+        def unlinkat(dirfd, p, flags):
+            target = path(p, dirfd)
+            if flags & 0x200:
+                fs().rmdir(target)
+            elif flags == 0:
+                fs().unlink(target)
+            else:
+                raise Abort("Aborted(Invalid flags passed to unlinkat)")
+
+        def newfstatat(dirfd, p, buf, flags):
+            return stat_into(fs().lookup(path(p, dirfd)), buf)
+
+        def faccessat(dirfd, p, amode, flags):
+            fs().lookup(path(p, dirfd))
+            return 0
+
+        def dlerror(*_a):
+            raise Abort("Aborted(To use dlopen, you need enable dynamic linking)")
+
+        def mmap(*a):
+            fs().stream(_i32(a[3]))
+            return (-43) & 0xFFFFFFFF
+
+        impls: dict[str, Callable] = {
+            "__syscall_openat": syscall(openat),
+            "__syscall_fcntl64": syscall(fcntl),
+            "__syscall_ioctl": syscall(ioctl),
+            "__syscall_dup3": syscall(lambda fd, new, flags: fs().dup3(fd, new)),
+            "__syscall_fstat64": syscall(lambda fd, buf: stat_into(fs().stream(fd).node, buf)),
+            "__syscall_stat64": syscall(lambda p, buf: stat_into(fs().lookup(path(p)), buf)),
+            "__syscall_lstat64": syscall(lambda p, buf: stat_into(fs().lookup(path(p)), buf)),
+            "__syscall_newfstatat": syscall(newfstatat),
+            "__syscall_unlinkat": syscall(unlinkat),
+            "__syscall_renameat": syscall(lambda od, op, nd, np_: fs().rename(path(op, od), path(np_, nd))),
+            "__syscall_rmdir": syscall(lambda p: fs().rmdir(path(p))),
+            "__syscall_mkdirat": syscall(lambda d, p, mode: fs().mkdir(path(p, d), mode)),
+            "__syscall_getcwd": syscall(getcwd),
+            "__syscall_faccessat": syscall(faccessat),
+            "__syscall_chmod": syscall(lambda p, mode: fs().lookup(path(p)) and None),
+            "__syscall_fchmod": syscall(lambda fd, mode: fs().stream(fd) and None),
+            "__syscall_fchown32": syscall(lambda fd, u, g: fs().stream(fd) and None),
+            "__syscall_ftruncate64": syscall(lambda fd, lo, hi: fs().truncate(fd, _i32(hi) * 4294967296 + lo)),
+            "__syscall_readlinkat": syscall(lambda d, p, b, n: (-EINVAL) & 0xFFFFFFFF),
+            "__syscall_utimensat": syscall(lambda d, p, t, f: fs().lookup(path(p, d)) and None),
+            "fd_write": wasi(fd_write),
+            "fd_read": wasi(fd_read),
+            "fd_close": wasi(lambda fd: fs().close(fd)),
+            "fd_seek": wasi(fd_seek),
+            "fd_sync": wasi(lambda fd: fs().stream(fd) and None),
+            "fd_fdstat_get": wasi(fd_fdstat_get),
+            "environ_sizes_get": lambda _c, a: environ_sizes_get(*a) or 0,
+            "environ_get": lambda _c, a: environ_get(*a) or 0,
+            "emscripten_resize_heap": lambda _c, a: s._resize_heap(a[0]),
+            "emscripten_get_heap_max": lambda _c, a: HEAP_MAX,
+            "emscripten_memcpy_big": lambda _c, a: memcpy_big(*a),
+            "_emscripten_throw_longjmp": lambda _c, a: _raise(Longjmp()),
+            "_emscripten_get_now_is_monotonic": lambda _c, a: 1,
+            "_gmtime_js": lambda _c, a: write_tm(a[1], gmtime(s._r32(a[0])), False),
+            "_localtime_js": lambda _c, a: write_tm(a[1], gmtime(s._r32(a[0])), True),
+            "_mktime_js": lambda _c, a: mktime(a[0]),
+            "_tzset_js": lambda _c, a: tzset(*a),
+            "strftime": lambda _c, a: strftime_(*a),
+            "system": lambda _c, a: system(a[0]),
+            "exit": lambda _c, a: exit_(a[0]),
+            "abort": lambda _c, a: abort_(),
+            "__assert_fail": lambda _c, a: assert_fail(*a),
+            "_dlinit": lambda _c, a: None,
+            "_dlopen_js": lambda _c, a: dlerror(),
+            "_dlsym_js": lambda _c, a: dlerror(),
+            "_mmap_js": lambda _c, a: mmap(*a),
+            "_munmap_js": lambda _c, a: 0,
+            # float results: served through the slow path
+            "_emscripten_date_now": lambda _c, a: 0.0,
+            "emscripten_get_now": lambda _c, a: (s._date_now(), math.nan)[1],
+        }
+        return impls
+
+
+class _Trapped(Exception):
+    """A wasm trap below an invoke_* frame (recorded so the message's error names it)."""
+
+
+class _Propagate(Exception):
+    """Re-raised through an invoke_* frame: the original error is already recorded."""
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+def _missing(mod: str, name: str):
+    def missing(_c, _a):
+        raise VMError(f"the module called {mod}.{name}, which AO's loader does not provide")
+    return missing
+
+
+def _slow(impl, on_error, results):
+    """A host function with float parameters or results (rare: date/now functions)."""
+    def fn(caller, *args):
+        try:
+            out = impl(caller, tuple(args))
+        except BaseException as exc:  # noqa: BLE001
+            on_error(exc)
+            raise
+        if not results:
+            return None
+        return out
+    return fn
+
+
+def _align_up(x: float, m: int) -> int:
+    x = int(math.ceil(x))
+    return x + (m - x % m) % m
+
+
+def _i32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _u32(v: int) -> int:
+    return v & 0xFFFFFFFF
+
+
+def _to_int32(v: int) -> int:
+    return v & 0xFFFFFFFF
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _trap_reason(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(getattr(exc, "message", None) or exc).strip().splitlines()]
+    if "Caused by:" in lines:
+        lines = [ln for ln in lines[lines.index("Caused by:") + 1:] if ln]
+    text = lines[0] if lines and lines[0] else type(exc).__name__
+    return text.removeprefix("wasm trap: ")
