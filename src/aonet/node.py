@@ -114,7 +114,8 @@ class NodeConfig:
 
     @property
     def path(self) -> Path:
-        return Path(self.data_dir).expanduser()
+        # absolute: devnet.json's wallet path must work from any working directory
+        return Path(self.data_dir).expanduser().resolve()
 
 
 @dataclass
@@ -473,11 +474,18 @@ def start_background(config: NodeConfig | None = None, **overrides) -> Backgroun
 
 # ---- command line ----------------------------------------------------------------------------------
 def cli_up(args: argparse.Namespace, data_dir: str | os.PathLike | None = None) -> int:
-    """Entry point for `aonet up` (args: host, port, separate, fresh)."""
+    """Entry point for `aonet up` (args: host, port, separate, fresh, modules)."""
+    names = getattr(args, "modules", None)
+    modules = tuple(m.strip() for m in names.split(",") if m.strip()) if names is not None else None
+    unknown = [m for m in modules or () if m not in MODULE_REGISTRY]
+    if unknown:
+        print(f"aonet up: unknown module {', '.join(unknown)} (known: {', '.join(MODULE_REGISTRY)})", file=sys.stderr)
+        return 2
     cfg = NodeConfig(data_dir=Path(data_dir) if data_dir else default_data_dir(),
                      host=getattr(args, "host", None) or "127.0.0.1",
                      port=DEFAULT_PORT if getattr(args, "port", None) is None else args.port,
-                     separate=bool(getattr(args, "separate", False)), fresh=bool(getattr(args, "fresh", False)))
+                     separate=bool(getattr(args, "separate", False)), fresh=bool(getattr(args, "fresh", False)),
+                     modules=modules)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         asyncio.run(run_devnet(cfg))

@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=None, help="first port; the units take consecutive ports")
     up.add_argument("--separate", action="store_true", help="run each unit in its own OS process")
     up.add_argument("--fresh", action="store_true", help="start from an empty data directory state")
+    up.add_argument("--modules", metavar="NAMES", help="comma-separated built-in modules to publish "
+                                                       "(default: every one available, e.g. lua,python)")
 
     sp = cmd("spawn", "spawn a process")
     which = sp.add_mutually_exclusive_group()
