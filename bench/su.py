@@ -3,12 +3,15 @@
     .venv/bin/python bench/su.py                     # the four scenarios below
     .venv/bin/python bench/su.py --clients 16 --processes 100 --messages 20000
     .venv/bin/python bench/su.py --core-only         # in-process core + store, no HTTP
+    .venv/bin/python bench/su.py --workers 2         # python -m aonet.su --workers 2
 
 What it does: starts `python -m aonet.su` (a real subprocess, SQLite synchronous=FULL) on loopback,
 spawns the processes, pre-signs every Message (not timed), then a client process fires them over
 raw asyncio HTTP/1.1 keep-alive connections (one closed-loop connection per client; httpx costs
 ~300 us/request of client CPU, which on 2 cores would be measured as SU slowness). Every 200 is a
 committed assignment (the SU answers only after COMMIT), so throughput = 200s / wall time.
+"SU cpu us/assign" is user+system CPU of the SU and its workers per 200: on a shared machine
+compare that, not only assign/s.
 """
 from __future__ import annotations
 
@@ -129,9 +132,22 @@ def scenario(su, user, clients: int, processes: int, messages: int) -> dict:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """user+system CPU of the SU process (all threads): robust to other load on a shared machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """user+system CPU of the SU process and its workers (all threads): robust to other load."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
 
 
 def run_http(args) -> None:
@@ -141,12 +157,13 @@ def run_http(args) -> None:
     user = Wallet.generate(args.client_kind)
     plans = ([(args.clients, args.processes, args.messages)] if args.clients else
              [(1, 1, 3000), (1, 100, 3000), (16, 1, 20000), (16, 100, 20000)])
-    print(f"SU subprocess, SQLite synchronous={args.synchronous}, SU wallet {args.su_kind}, "
-          f"client items signed with {args.client_kind}; {os.cpu_count()} cores")
+    print(f"SU subprocess ({args.workers} worker{'s' if args.workers > 1 else ''}), SQLite "
+          f"synchronous={args.synchronous}, SU wallet {args.su_kind}, client items signed with {args.client_kind}; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'clients':>7} {'procs':>6} {'requests':>8} {'errors':>6} {'assign/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'SU cpu us/assign':>16}")
     for clients, processes, messages in plans:
         with tempfile.TemporaryDirectory() as tmp:
-            extra = ["--synchronous", args.synchronous, "--wallet-kind", args.su_kind]
+            extra = ["--synchronous", args.synchronous, "--wallet-kind", args.su_kind, "--workers", str(args.workers)]
             with SUProcess(Path(tmp) / "su", extra_args=extra) as su:
                 r = scenario(su, user, clients, processes, messages)
         print(f"{r['clients']:>7} {r['processes']:>6} {r['requests']:>8} {r['errors']:>6} {r['per_s']:>9.0f} "
@@ -199,6 +216,7 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=1)
     p.add_argument("--messages", type=int, default=10000)
     p.add_argument("--synchronous", default="FULL")
+    p.add_argument("--workers", type=int, default=1, help="SU worker processes (python -m aonet.su --workers)")
     p.add_argument("--su-kind", default="ed25519")
     p.add_argument("--client-kind", default="ed25519")
     p.add_argument("--core-only", action="store_true")

@@ -98,11 +98,26 @@ class SUProcess:
     def address(self) -> str:
         return Wallet.load(self.data_dir / "su-wallet.json").address
 
+    def workers(self) -> list[int]:
+        """Pids of the worker processes (`--workers N`); [] for a single-process SU."""
+        try:
+            return [int(c) for c in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()]
+        except (FileNotFoundError, AttributeError):
+            return []
+
     def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no flush; what was acknowledged must survive."""
+        """SIGKILL: no shutdown hooks, no flush; what was acknowledged must survive.
+
+        With workers, only the supervisor is killed: its workers must die with it."""
+        workers = self.workers()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{w}").exists() and "zombie" not in _state(w) for w in workers):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"SU workers {workers} outlived their supervisor")
+            time.sleep(0.01)
         self._close_log()
 
     def stop(self) -> None:
@@ -125,6 +140,13 @@ class SUProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (FileNotFoundError, IndexError):
+        return "zombie"
 
 
 # ---- pytest fixtures -------------------------------------------------------------------------

@@ -180,3 +180,49 @@ def test_item_record_of():
     m = build_message(ALICE, "A" * 43)
     rec = ItemRecord.of(m, height=1, timestamp=2)
     assert (rec.id, rec.owner, rec.target, rec.type) == (m.id, ALICE.address, "A" * 43, "Message")
+
+
+def _request(process, item, *, new_process=False, dedup=None, t=10):
+    """A ScheduleRequest whose build() signs the slot after whatever head the log hands it."""
+    from aonet.store import ScheduleRequest
+
+    def build(head):
+        slot = core.next_slot(head, process.id, t, 1)
+        return ScheduleWrite(core.build_assignment(SU, slot, None if new_process else item.id),
+                             core.item_record(item, slot), core.process_record(item, slot) if new_process else None,
+                             dedup)
+    return ScheduleRequest(process.id, item.id, build, new_process, dedup)
+
+
+def test_log_orders_requests_across_two_stores(tmp_path):
+    """Two writers on one file (two SU workers): heads are re-read when the other one committed."""
+    from aonet.store import DuplicateDedup, NoProcess
+    path = tmp_path / "log.sqlite"
+    s1, s2 = SQLiteStore(path), SQLiteStore(path)
+    try:
+        p = build_process(ALICE, "M" * 43, SU.address)
+        assert s1.schedule(_request(p, p, new_process=True)).result()[1] is True
+        again = s2.schedule(_request(p, p, new_process=True)).result()
+        assert again[1] is False and again[0].nonce == 0
+        msgs = [build_message(ALICE, p.id, data=str(i)) for i in range(40)]
+        futs = [(s1 if i % 3 else s2).schedule(_request(p, m)) for i, m in enumerate(msgs)]
+        futs += [s2.schedule(_request(p, msgs[0])), s1.schedule(_request(p, msgs[1]))]   # re-posts
+        results = [f.result() for f in futs]
+        assert sorted(a.nonce for a, created in results[:40]) == list(range(1, 41))
+        assert [created for _, created in results[40:]] == [False, False]
+        assert [a.id for a, _ in results[40:]] == [results[0][0].id, results[1][0].id]
+        with pytest.raises(NoProcess):
+            other = build_process(ALICE, "M" * 43, SU.address, tags=[("Name", "other")])
+            s1.schedule(_request(other, msgs[0])).result()
+        pushed = build_message(ALICE, p.id, data="d", tags=[("From-Process", "F" * 43)])
+        s1.schedule(_request(p, pushed, dedup="h")).result()
+        with pytest.raises(DuplicateDedup) as err:
+            s2.schedule(_request(p, build_message(BOB, p.id, data="d"), dedup="h")).result()
+        assert err.value.message_id == pushed.id
+        chain = list(s1.iter_assignments(p.id))
+        assert [a.nonce for a in chain] == list(range(42))
+        from aonet.su import verify_chain
+        assert verify_chain(s1, p.id, signer_address=SU.address).ok
+    finally:
+        s1.close()
+        s2.close()

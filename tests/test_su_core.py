@@ -92,3 +92,27 @@ def test_pushed_dedup_hash_ignores_signer_and_pushed_for():
     c = build_message(mu1, "A" * 43, data="other", tags=tags, anchor="0" * 32)
     assert core.pushed_dedup_hash(a) == core.pushed_dedup_hash(b) != core.pushed_dedup_hash(c)
     assert core.pushed_dedup_hash(build_message(USER, "A" * 43)) is None
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "ethereum", "arweave"])
+def test_fastcrypto_agrees_with_reference(kind):
+    from aonet.ans104.dataitem import signing_message
+    from aonet.su import fastcrypto
+    user = SU if kind == "ed25519" else Wallet.generate(kind)
+    items = [build_message(user, "A" * 43, data="x" * n, anchor="0" * 32 if n % 2 else None,
+                           tags=[("Action", "T" * n)]) for n in (0, 1, 33, 70, 3000)]
+    for item in items:
+        args = (item.signature_type, item.owner, item.target, item.anchor, item.tag_bytes, item.data)
+        assert fastcrypto.signing_message(*args) == signing_message(*args)
+        assert fastcrypto.verify_item(item) and item.verify()
+        for flip in (len(item.raw) - 1, 2):                      # data byte, signature byte
+            bad = bytearray(item.raw)
+            bad[flip] ^= 1
+            bad_item = parse(bytes(bad))
+            assert fastcrypto.verify_item(bad_item) is False is bad_item.verify()
+    signer = fastcrypto.FastSigner(user)
+    msg = items[0].signing_message()
+    if kind != "arweave":                                         # RSA-PSS is randomized
+        assert signer.sign(msg) == user.sign(msg)
+    rec = core.build_assignment(signer, core.next_slot(None, "A" * 43, 1, 1), None)
+    assert parse(rec.raw, verify=True).id == rec.id

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from aonet.protocol import build_message, build_process
 from aonet.store import SQLiteStore
@@ -23,9 +24,12 @@ from fixtures_su import ROOT, SUProcess
 USER = Wallet.generate("ed25519")
 
 
-def test_sigkill_keeps_every_acknowledged_item(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_keeps_every_acknowledged_item(tmp_path, workers):
     data = tmp_path / "su"
-    su = SUProcess(data).start()
+    extra = ("--workers", str(workers))
+    su = SUProcess(data, extra_args=extra).start()
+    assert len(su.workers()) == (workers if workers > 1 else 0)
     acked: dict[str, str] = {}          # message id -> process id
     procs = [build_process(USER, "M" * 43, su.address, tags=[("Name", str(i))]) for i in range(4)]
     with httpx.Client(base_url=su.url) as c:
@@ -72,7 +76,7 @@ def test_sigkill_keeps_every_acknowledged_item(tmp_path):
         store.close()
 
     # restart on the same data: the chain continues where the log ends
-    su = SUProcess(data, port=su.port).start()
+    su = SUProcess(data, port=su.port, extra_args=extra).start()
     try:
         with httpx.Client(base_url=su.url) as c:
             for m in msgs[:50]:                         # re-posting returns original slots, no new nonce

@@ -8,6 +8,9 @@ Rules every backend keeps (SQLite today, PostgreSQL next):
   process is already in the log (or earlier in the same transaction); (process, nonce),
   (process, message) and (process, dedup hash) are unique. A write that breaks a rule fails alone
   (`StoreConflict`), never the writes batched with it.
+- **The log orders.** `schedule(request)` reads the process's head *inside* the write transaction
+  and asks the request to build the next slot from it, so several SU processes (workers) can share
+  one log: the log's write lock, not an in-memory lock, decides each nonce.
 - **Items are immutable.** Storing an item id twice keeps the first copy (idempotent uploads).
 
 Reads are synchronous and safe from any thread. Writes are submitted and resolve a
@@ -21,7 +24,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from ..ans104 import DataItem, parse
 
@@ -32,6 +35,18 @@ class StoreError(RuntimeError):
 
 class StoreConflict(StoreError):
     """A write broke a log invariant: duplicate nonce/message/dedup hash, or a nonce gap."""
+
+
+class NoProcess(StoreConflict):
+    """A slot was requested on a process that has no slot 0 in the log."""
+
+
+class DuplicateDedup(StoreConflict):
+    """A pushed message whose dedup hash is already scheduled on the process (as `message_id`)."""
+
+    def __init__(self, message: str, message_id: str):
+        super().__init__(message)
+        self.message_id = message_id
 
 
 # ---- records ---------------------------------------------------------------------------------
@@ -100,6 +115,37 @@ class ScheduleWrite:
 
 
 @dataclass(frozen=True)
+class Head:
+    """The last slot of a process: all the next slot depends on."""
+    process_id: str
+    nonce: int
+    assignment_id: str
+    hash_chain: str
+    timestamp: int
+
+    @classmethod
+    def of(cls, a: AssignmentRecord) -> "Head":
+        return cls(a.process_id, a.nonce, a.id, a.hash_chain, a.timestamp)
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    """Give `message_id` the next slot of `process_id`, whatever the head is when the log writes it.
+
+    The log's writer, holding the write lock, reads the head and calls `build(head)` (None: the
+    process has no slot yet) for the slot's writes. The future resolves to `(assignment, created)`:
+    `created` False when `message_id` already had a slot on the process (that slot is returned;
+    for `new_process`, when the process already has its slot 0). Refusals: `NoProcess` (a message
+    to a process without slot 0), `DuplicateDedup` (pushed message already scheduled).
+    """
+    process_id: str
+    message_id: str
+    build: Callable[[Head | None], ScheduleWrite] = field(repr=False)
+    new_process: bool = False
+    dedup: str | None = None
+
+
+@dataclass(frozen=True)
 class ItemPage:
     items: list[ItemRecord]
     has_next_page: bool
@@ -129,7 +175,14 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # writes (durable when the future resolves)
-    def submit(self, write: ScheduleWrite) -> Future: ...
+    def schedule(self, request: ScheduleRequest) -> Future:
+        """The next slot for a message, decided by the log (see ScheduleRequest)."""
+        ...
+
+    def submit(self, write: ScheduleWrite) -> Future:
+        """A pre-built slot (imports, tests): refused unless it extends the log's head."""
+        ...
+
     def submit_item(self, record: ItemRecord) -> Future: ...
     def put_item(self, item: DataItem, *, height: int | None = None, timestamp: int | None = None) -> ItemRecord:
         """Store an item without scheduling it (uploads, Scheduler-Location); blocks until durable."""

@@ -7,12 +7,16 @@ power loss, which would break "durable before acknowledged". Group commit makes 
 writer takes every write queued while the previous COMMIT was syncing and commits them together, so
 one fsync covers hundreds of acknowledgements.
 
-Each write runs in its own SAVEPOINT inside the batch transaction: a write that breaks an invariant
-(duplicate, nonce gap) fails alone with `StoreConflict`; the others commit. Reads use one connection
-per thread (WAL readers never block the writer).
+The writer orders: a `ScheduleRequest` gets its slot from the head read inside the transaction
+(cached while `PRAGMA data_version` says no other connection wrote), so several SU processes can
+share one log; an flock hands the write lock between them. Requests need no savepoint (INSERT OR
+IGNORE, then find out which key was taken); a pre-built `ScheduleWrite` runs in its own SAVEPOINT.
+Either way a write that breaks an invariant (duplicate, nonce gap) fails alone with `StoreConflict`;
+the others commit. Reads use one connection per thread (WAL readers never block the writer).
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import queue
@@ -24,12 +28,12 @@ from typing import Iterator, Sequence
 
 from ..ans104 import DataItem, parse
 from ..blocks import BlockClock, now_ms
-from .base import (SORTS, AssignmentRecord, ItemPage, ItemRecord, ProcessRecord, ScheduleWrite, StoreConflict,
-                   StoreError, decode_cursor)
+from .base import (SORTS, AssignmentRecord, DuplicateDedup, Head, ItemPage, ItemRecord, NoProcess, ProcessRecord,
+                   ScheduleRequest, ScheduleWrite, StoreConflict, StoreError, decode_cursor)
 
 log = logging.getLogger("aonet.store")
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -71,17 +75,22 @@ CREATE TABLE IF NOT EXISTS assignments (
     dedup TEXT,
     raw BLOB NOT NULL,
     UNIQUE (process_id, nonce),
-    UNIQUE (process_id, message_id),
-    UNIQUE (process_id, dedup)
+    UNIQUE (message_id, process_id)
 );
 CREATE INDEX IF NOT EXISTS assignments_ts ON assignments(process_id, timestamp);
-CREATE INDEX IF NOT EXISTS assignments_message ON assignments(message_id);
+CREATE UNIQUE INDEX IF NOT EXISTS assignments_dedup ON assignments(process_id, dedup) WHERE dedup IS NOT NULL;
 """
+# Schema 2 (vs 1): (message_id, process_id) serves both the uniqueness rule and lookups by message
+# alone, and the dedup key indexes only pushed messages: two fewer B-tree pages written per slot.
+# A schema-1 log keeps its extra indexes and works unchanged.
 
 _A_COLS = ("a.id, a.process_id, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id, "
            "a.with_message, a.raw")
 _I_COLS = "seq, id, raw, owner, target, type, height, timestamp"
 _STOP = object()
+_MAX_HEADS = 100_000
+_INSERT_ASSIGNMENT = ("INSERT OR IGNORE INTO assignments (id, process_id, nonce, timestamp, block_height, hash_chain, "
+                      "message_id, with_message, dedup, raw) VALUES (?,?,?,?,?,?,?,?,?,?)")
 
 
 def _assignment(row, message_raw: bytes | None = None) -> AssignmentRecord:
@@ -112,9 +121,18 @@ class SQLiteStore:
         self._closed = False
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.stats = {"batches": 0, "writes": 0, "max_batch": 0}
-        self._w = self._connect()
-        self._w.executescript(SCHEMA)
-        self._w.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        self._heads: dict[str, Head] = {}        # writer thread only; valid while data_version holds
+        self._data_version: int | None = None
+        # Several SU processes may write one log: an flock hands the write lock over as soon as it is
+        # free (SQLite's busy handler would sleep 1, 2, 5, 10... ms); busy_timeout still covers others.
+        self._lock_fd: int | None = os.open(str(self.path) + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self._w = self._connect()
+            self._w.executescript(SCHEMA)
+            self._w.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         self._writer = threading.Thread(target=self._run_writer, name="aonet-store-writer", daemon=True)
         self._writer.start()
 
@@ -123,6 +141,8 @@ class SQLiteStore:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA cache_size=-65536")           # 64 MiB: index pages stay cached
+        conn.execute("PRAGMA wal_autocheckpoint=8192")     # fewer, larger checkpoints: hot pages copied once
         conn.execute("PRAGMA foreign_keys=OFF")
         return conn
 
@@ -146,6 +166,9 @@ class SQLiteStore:
         self._queue.put(_STOP)
         self._writer.join()
         self._w.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         with self._readers_lock:
             for conn in self._readers:
                 try:
@@ -181,6 +204,9 @@ class SQLiteStore:
         self.submit_item(ItemRecord.of(item, height=h, timestamp=ts)).result()
         return self.get_item(item.id) or ItemRecord.of(item, height=h, timestamp=ts)
 
+    def schedule(self, request: ScheduleRequest) -> Future:
+        return self._enqueue(request)
+
     def _run_writer(self) -> None:
         q, conn = self._queue, self._w
         stopping = False
@@ -201,25 +227,44 @@ class SQLiteStore:
             self._commit_batch(conn, batch)
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list) -> None:
-        outcomes: list[BaseException | None] = []
+        """One transaction for the whole batch; each op's future resolves only after COMMIT."""
+        outcomes: list = []
+        tag_rows: list[tuple] = []
+        heads = self._heads
+        locked = False
         try:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)    # fair hand-off between SU workers
+                locked = True
             conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:             # another connection wrote: heads may be stale
+                heads.clear()
+                self._data_version = version
             for op, _ in batch:
-                conn.execute("SAVEPOINT w")
                 try:
-                    if isinstance(op, ScheduleWrite):
-                        self._write_schedule(conn, op)
+                    if isinstance(op, ScheduleRequest):
+                        outcomes.append(self._apply_request(conn, op, heads, tag_rows))
+                    elif isinstance(op, ScheduleWrite):
+                        outcomes.append(self._apply_write(conn, op, heads, tag_rows))
                     else:
-                        self._write_item(conn, op)
-                    conn.execute("RELEASE w")
-                    outcomes.append(None)
-                except (StoreConflict, sqlite3.IntegrityError) as exc:
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    outcomes.append(exc if isinstance(exc, StoreConflict) else StoreConflict(str(exc)))
+                        self._write_item(conn, op, tag_rows)
+                        outcomes.append(None)
+                except StoreConflict as exc:
+                    outcomes.append(exc)
+                except sqlite3.IntegrityError as exc:
+                    outcomes.append(StoreConflict(str(exc)))
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:                  # a request's own bug (build failed): it alone fails
+                    log.exception("store write failed")
+                    outcomes.append(StoreError(f"write failed: {type(exc).__name__}: {exc}"))
+            if tag_rows:
+                conn.executemany("INSERT INTO tags (item_seq, name, value) VALUES (?,?,?)", tag_rows)
             conn.execute("COMMIT")
         except Exception as exc:  # I/O error, disk full: nothing in this batch is durable
             log.exception("store batch of %d writes failed", len(batch))
+            heads.clear()
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
@@ -228,26 +273,98 @@ class SQLiteStore:
             for _, fut in batch:
                 fut.set_exception(err)
             return
-        self.stats["batches"] += 1
-        self.stats["writes"] += len(batch)
-        self.stats["max_batch"] = max(self.stats["max_batch"], len(batch))
+        finally:
+            if locked:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if len(heads) > _MAX_HEADS:
+            heads.clear()
+        stats = self.stats
+        stats["batches"] += 1
+        stats["writes"] += len(batch)
+        if len(batch) > stats["max_batch"]:
+            stats["max_batch"] = len(batch)
         for (_, fut), outcome in zip(batch, outcomes):
-            if outcome is None:
-                fut.set_result(None)
-            else:
+            if isinstance(outcome, BaseException):
                 fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)
+
+    def _head(self, conn: sqlite3.Connection, process_id: str, heads: dict) -> Head | None:
+        head = heads.get(process_id)
+        if head is None:
+            row = conn.execute("SELECT nonce, id, hash_chain, timestamp FROM assignments WHERE process_id=? "
+                               "ORDER BY nonce DESC LIMIT 1", (process_id,)).fetchone()
+            if row is not None:
+                head = heads[process_id] = Head(process_id, row[0], row[1], row[2], row[3])
+        return head
+
+    def _apply_request(self, conn: sqlite3.Connection, r: ScheduleRequest, heads: dict,
+                       tag_rows: list) -> tuple[AssignmentRecord, bool]:
+        pid = r.process_id
+        head = self._head(conn, pid, heads)
+        if r.new_process:
+            if head is not None:                              # posted again: its slot 0
+                row = conn.execute(f"SELECT {_A_COLS} FROM assignments a WHERE a.process_id=? AND a.nonce=0",
+                                   (pid,)).fetchone()
+                if row is None:
+                    raise StoreConflict(f"process {pid} has slots but no nonce 0")
+                return _assignment(row), False
+        elif head is None:
+            raise NoProcess(f"process {pid} is not in the log")
+        w = r.build(head)
+        a = w.assignment
+        if a.process_id != pid or a.nonce != (0 if head is None else head.nonce + 1):
+            raise StoreConflict(f"request for {pid} built nonce {a.nonce} of {a.process_id} on head "
+                                f"{None if head is None else head.nonce}")
+        cur = conn.execute(_INSERT_ASSIGNMENT, (a.id, pid, a.nonce, a.timestamp, a.block_height, a.hash_chain,
+                                                a.message_id, a.with_message, w.dedup, a.raw))
+        if not cur.rowcount:                                  # a unique key is taken: find which
+            row = conn.execute(f"SELECT {_A_COLS} FROM assignments a WHERE a.process_id=? AND a.message_id=?",
+                               (pid, a.message_id)).fetchone()
+            if row is not None:
+                return _assignment(row), False                # already scheduled: its original slot
+            if w.dedup is not None:
+                row = conn.execute("SELECT message_id FROM assignments WHERE process_id=? AND dedup=?",
+                                   (pid, w.dedup)).fetchone()
+                if row is not None:
+                    raise DuplicateDedup(f"pushed message {a.message_id} duplicates message {row[0]} already "
+                                         f"scheduled on process {pid}", row[0])
+            heads.pop(pid, None)
+            raise StoreConflict(f"slot {a.nonce} of process {pid} (assignment {a.id}) is taken")
+        if w.process is not None:
+            p = w.process
+            conn.execute("INSERT OR IGNORE INTO processes VALUES (?,?,?,?,?,?)",
+                         (p.id, p.owner, p.module, p.scheduler, p.timestamp, p.block_height))
+        if w.item is not None:
+            self._write_item(conn, w.item, tag_rows)
+        heads[pid] = Head(pid, a.nonce, a.id, a.hash_chain, a.timestamp)
+        return a, True
+
+    def _apply_write(self, conn: sqlite3.Connection, w: ScheduleWrite, heads: dict, tag_rows: list) -> None:
+        """A pre-built slot, in its own savepoint so that a refused one leaves nothing behind."""
+        conn.execute("SAVEPOINT w")
+        mark = len(tag_rows)
+        try:
+            self._write_schedule(conn, w, tag_rows)
+        except BaseException:
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            del tag_rows[mark:]
+            raise
+        conn.execute("RELEASE w")
+        heads.pop(w.assignment.process_id, None)
+        return None
 
     @staticmethod
-    def _write_item(conn: sqlite3.Connection, rec: ItemRecord) -> None:
+    def _write_item(conn: sqlite3.Connection, rec: ItemRecord, tag_rows: list) -> None:
         cur = conn.execute("INSERT OR IGNORE INTO items (id, owner, target, type, height, timestamp, raw) "
                            "VALUES (?,?,?,?,?,?,?)",
                            (rec.id, rec.owner, rec.target, rec.type, rec.height, rec.timestamp, rec.raw))
         if cur.rowcount:
             seq = cur.lastrowid
-            conn.executemany("INSERT INTO tags (item_seq, name, value) VALUES (?,?,?)",
-                             [(seq, t[0], t[1]) for t in (rec.tags if rec.tags is not None else rec.item().tags)])
+            tag_rows += [(seq, t[0], t[1]) for t in (rec.tags if rec.tags is not None else rec.item().tags)]
 
-    def _write_schedule(self, conn: sqlite3.Connection, w: ScheduleWrite) -> None:
+    def _write_schedule(self, conn: sqlite3.Connection, w: ScheduleWrite, tag_rows: list) -> None:
         a = w.assignment
         if a.nonce > 0:
             if conn.execute("SELECT 1 FROM assignments WHERE process_id=? AND nonce=?",
@@ -257,16 +374,15 @@ class SQLiteStore:
         elif w.process is None and conn.execute("SELECT 1 FROM processes WHERE id=?",
                                                  (a.process_id,)).fetchone() is None:
             raise StoreConflict(f"nonce 0 of {a.process_id} needs its process record")
+        conn.execute(_INSERT_ASSIGNMENT.replace("OR IGNORE ", ""),
+                     (a.id, a.process_id, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id,
+                      int(a.with_message), w.dedup, a.raw))
         if w.process is not None:
             p = w.process
             conn.execute("INSERT INTO processes VALUES (?,?,?,?,?,?)",
                          (p.id, p.owner, p.module, p.scheduler, p.timestamp, p.block_height))
         if w.item is not None:
-            self._write_item(conn, w.item)
-        conn.execute("INSERT INTO assignments (id, process_id, nonce, timestamp, block_height, hash_chain, "
-                     "message_id, with_message, dedup, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                     (a.id, a.process_id, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id,
-                      int(a.with_message), w.dedup, a.raw))
+            self._write_item(conn, w.item, tag_rows)
 
     # ---- item reads ------------------------------------------------------------------------
     def get_item(self, item_id: str) -> ItemRecord | None:

@@ -14,9 +14,8 @@ from typing import Callable
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..blocks import BlockClock, format_height, now_ms
@@ -216,8 +215,8 @@ def create_su_app(store: Store | Callable[[], Store], wallet, *, url: str,
             raise NotFound(f"no message, assignment or process {tx_id}{where} on this SU")
         return _Json(formats.node_json(found, show_anchor=show))
 
-    async def fast_post(scope, receive) -> tuple[int, dict]:
-        """POST / with no query string, on raw ASGI (the hot path: no Request/Response objects)."""
+    async def fast_post(scope, receive, send) -> None:
+        """POST / with no query string on raw ASGI: the hot path, no Request/Response/middleware."""
         try:
             for name, value in scope["headers"]:
                 if name == b"content-length":
@@ -227,30 +226,44 @@ def create_su_app(store: Store | Callable[[], Store], wallet, *, url: str,
                         raise BadRequest(f"Content-Length {value[:40]!r} is not a number") from None
                     if declared > max_item_size:
                         raise ItemTooLarge(f"item of {declared} bytes is over the {max_item_size}-byte limit")
-            chunks, size, more = [], 0, True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return 0, {}
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > max_item_size:
-                    raise ItemTooLarge(f"item is over the {max_item_size}-byte limit")
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            item = core.parse_item(b"".join(chunks))
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            if message.get("more_body", False):
+                chunks, size = [body], len(body)
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return              # client went away before sending the whole item
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > max_item_size:
+                        raise ItemTooLarge(f"item is over the {max_item_size}-byte limit")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+                body = b"".join(chunks)
+            elif len(body) > max_item_size:
+                raise ItemTooLarge(f"item is over the {max_item_size}-byte limit")
+            item = core.parse_item(body)
             done = await service().schedule_item(item)
             if not done.created:
                 metrics.reposts.inc()
-            return 200, {"timestamp": clock(), "id": item.id}
+            status, payload = 200, b'{"timestamp":%d,"id":"%s"}' % (clock(), item.id.encode())
         except ScheduleError as exc:
             status, text = exc.status, str(exc)
         except StoreConflict as exc:
             status, text = 409, f"conflict in the log: {exc}"
         except StoreError as exc:
             status, text = 503, f"the log is unavailable: {exc}"
-        metrics.rejected.labels(str(status)).inc()
-        return status, {"error": text}
+        if status != 200:
+            metrics.rejected.labels(str(status)).inc()
+            payload = json.dumps({"error": text}, separators=(",", ":"), ensure_ascii=False).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"%d" % len(payload))]})
+        await send({"type": "http.response.body", "body": payload})
 
     def route(path: str, fn, methods=("GET",)) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -277,30 +290,33 @@ def create_su_app(store: Store | Callable[[], Store], wallet, *, url: str,
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return _error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
 
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_FastPost, handler=fast_post)],
-                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app = _SUApp(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.fast_post = fast_post
     app.state.metrics = metrics
     app.state.url = url
     app.state.started = time.time()
     return app
 
 
-class _FastPost:
-    """ASGI middleware that answers `POST /` (no query) itself, before Starlette's routing."""
+class _SUApp(Starlette):
+    """Starlette, except that `POST /` without a query goes straight to the raw-ASGI hot path."""
 
-    def __init__(self, app, handler):
-        self.app, self.handler = app, handler
+    fast_post = None
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/" or scope["query_string"]:
-            return await self.app(scope, receive, send)
-        status, payload = await self.handler(scope, receive)
-        if status == 0:
-            return  # client went away before sending the whole item
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        if (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/"
+                and not scope["query_string"] and self.fast_post is not None):
+            try:
+                return await self.fast_post(scope, receive, send)
+            except Exception:
+                log.exception("unexpected error on POST /")
+                body = b'{"error":"internal error"}'
+                await send({"type": "http.response.start", "status": 500,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", b"%d" % len(body))]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _flag(request: Request, name: str) -> bool:

@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import struct
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..ans104 import ANS104Error, DataItem, Tag, deep_hash, encode_tags, parse, signing_message
+from ..ans104 import ANS104Error, DataItem, Tag, deep_hash, encode_tags, parse
 from ..blocks import format_height
 from ..encoding import b64url_decode, b64url_encode, id_bytes
 from ..protocol import DATA_PROTOCOL, VARIANT, is_ao_item, item_type
-from ..store.base import AssignmentRecord, ItemRecord, ProcessRecord
+from ..store.base import AssignmentRecord, Head, ItemRecord, ProcessRecord
+from . import fastcrypto
 
 EPOCH = 0
 
@@ -89,7 +91,7 @@ def parse_item(raw: bytes) -> DataItem:
         item = parse(raw)
     except ANS104Error as exc:
         raise InvalidItem(f"not a valid ANS-104 data item: {exc}") from None
-    if not item.verify():
+    if not fastcrypto.verify_item(item):
         raise InvalidItem(f"invalid signature: data item {item.id} does not verify under its owner key")
     return item
 
@@ -138,20 +140,6 @@ def pushed_dedup_hash(item: DataItem) -> str | None:
 
 # ---- the chain -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Head:
-    """The last slot of a process: all the next slot depends on."""
-    process_id: str
-    nonce: int
-    assignment_id: str
-    hash_chain: str
-    timestamp: int
-
-    @classmethod
-    def of(cls, a: AssignmentRecord) -> "Head":
-        return cls(a.process_id, a.nonce, a.id, a.hash_chain, a.timestamp)
-
-
-@dataclass(frozen=True)
 class Slot:
     process_id: str
     nonce: int
@@ -194,15 +182,20 @@ def build_assignment(signer, slot: Slot, message_id: str | None, *, exclude: Seq
                      with_message: bool = True, anchor: bytes | None = None) -> AssignmentRecord:
     """Sign the Assignment item for `slot`; `message_id` None for the process's own slot.
 
-    `signer` is anything with `signature_type`, `owner` and `sign(message)` (a Wallet or a Signer).
+    `signer` is anything with `signature_type`, `owner` and `sign(message)` (a Wallet, a Signer or a
+    `fastcrypto.FastSigner`).
     """
     tags = tuple(assignment_tags(slot, message_id, exclude))
     tag_bytes = _avro_tags(tags)
     anchor = anchor if anchor is not None else secrets.token_bytes(32)
-    signature = signer.sign(signing_message(signer.signature_type, signer.owner, None, anchor, tag_bytes, b""))
-    item = DataItem(signer.signature_type, signature, signer.owner, None, anchor, tags, b"", tag_bytes)
-    return AssignmentRecord(item.id, slot.process_id, slot.nonce, slot.timestamp, slot.block_height,
-                            slot.hash_chain, message_id or slot.process_id, with_message, item.raw)
+    signature = signer.sign(fastcrypto.signing_message(signer.signature_type, signer.owner, None, anchor, tag_bytes,
+                                                       b""))
+    # the ANS-104 layout (see ans104.dataitem) written directly: no target, an anchor, no data
+    raw = b"".join((struct.pack("<H", signer.signature_type), signature, signer.owner, b"\x00\x01", anchor,
+                    struct.pack("<QQ", len(tags), len(tag_bytes)), tag_bytes))
+    return AssignmentRecord(b64url_encode(hashlib.sha256(signature).digest()), slot.process_id, slot.nonce,
+                            slot.timestamp, slot.block_height, slot.hash_chain, message_id or slot.process_id,
+                            with_message, raw)
 
 
 def _zigzag(n: int) -> bytes:
@@ -215,14 +208,19 @@ def _zigzag(n: int) -> bytes:
     return bytes(out)
 
 
+_SMALL = [bytes([n << 1]) for n in range(64)]      # zigzag of 0..63: one byte
+
+
 def _avro_tags(tags: Sequence[Tag]) -> bytes:
     """Avro tag bytes for the SU's own (known-valid) tags, without re-validation."""
-    out = [_zigzag(len(tags))]
+    out = [_SMALL[len(tags)] if len(tags) < 64 else _zigzag(len(tags))]
+    append = out.append
     for name, value in tags:
         for s in (name.encode(), value.encode()):
-            out.append(_zigzag(len(s)))
-            out.append(s)
-    out.append(b"\x00")
+            n = len(s)
+            append(_SMALL[n] if n < 64 else _zigzag(n))
+            append(s)
+    append(b"\x00")
     return b"".join(out)
 
 

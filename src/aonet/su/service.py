@@ -1,14 +1,15 @@
-"""The SU's stateful shell: per-process heads and locks around the pure core, over a Store.
+"""The SU's stateful shell: turns verified items into log requests and awaits their commit.
 
-Concurrency: one asyncio.Lock per process guards that process's head; different processes never
-wait for each other. Inside the lock we only compute the slot, sign and *enqueue* the write, then
-move the head forward and release; the durable commit is awaited outside the lock, so many slots of
-one process share one group commit. The store refuses a nonce whose predecessor is missing, so if a
-commit fails every later slot chained on it fails too; any failure drops the cached head and the
-next request reloads it from the log.
+Ordering lives in the log, not here: each request reaches the store's writer thread, which holds
+the log's write lock, reads the process's head inside the transaction, and calls back into
+`core` (through `build`) to compute, sign and insert the next slot. So one SU process, or several
+SU workers sharing one log, give every process consecutive nonces and an unbroken hash chain; a
+busy process's slots share one group commit; nothing is acknowledged before COMMIT.
 
-Idempotency: a posted item already scheduled on the process (committed or still pending) returns its
-original assignment, never a second nonce.
+Idempotency: a posted item already scheduled on the process returns its original assignment (the
+log's unique (process, message) key finds it, even when the first post is in the same batch or came
+through another worker), never a second nonce. Pushed-message dedup is the log's unique
+(process, dedup hash) key.
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from typing import Callable, Sequence
 from ..ans104 import DataItem
 from ..blocks import BlockClock, now_ms
 from ..protocol import build_scheduler_location
-from ..store.base import AssignmentRecord, LoopBridge, ScheduleWrite, Store, StoreConflict
+from ..store.base import (AssignmentRecord, DuplicateDedup, Head, LoopBridge, NoProcess, ScheduleRequest,
+                          ScheduleWrite, Store)
 from . import core
-from .core import Head
+from .fastcrypto import FastSigner
 
 log = logging.getLogger("aonet.su")
 
@@ -39,17 +41,13 @@ class SchedulerService:
                  clock: Callable[[], int] = now_ms, sign_in_thread: bool | None = None):
         self.store = store
         self.wallet = wallet
+        self.signer = FastSigner(wallet)
         self.address: str = wallet.address
         self.block_clock = block_clock or BlockClock()
         self.clock = clock
-        # RSA signing takes ~1.5 ms: move it off the event loop; Ed25519/secp256k1 are cheaper inline.
-        self.sign_in_thread = (wallet.signature_type == 1) if sign_in_thread is None else sign_in_thread
-        self._heads: dict[str, Head] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._pending: dict[tuple[str, str], tuple[asyncio.Future, AssignmentRecord]] = {}
-        self._pending_dedup: dict[tuple[str, str], str] = {}
         self._bridge: LoopBridge | None = None
         self.on_scheduled: Callable[[AssignmentRecord, float], None] | None = None
+        _ = sign_in_thread  # signing happens in the log's writer thread, never on the event loop
 
     # ---- start-up --------------------------------------------------------------------------
     def publish_location(self, url: str, ttl_ms: int = 3_600_000) -> str:
@@ -59,36 +57,13 @@ class SchedulerService:
             return page.items[0].id
         return self.store.put_item(build_scheduler_location(self.wallet, url, ttl_ms)).id
 
-    # ---- heads -----------------------------------------------------------------------------
-    def _lock(self, process_id: str) -> asyncio.Lock:
-        lock = self._locks.get(process_id)
-        if lock is None:
-            lock = self._locks[process_id] = asyncio.Lock()
-        return lock
-
-    def _head(self, process_id: str) -> Head | None:
-        head = self._heads.get(process_id)
-        if head is None:
-            latest = self.store.latest_assignment(process_id)
-            if latest is not None:
-                head = self._heads[process_id] = Head.of(latest)
-        return head
-
-    def _existing(self, process_id: str, item_id: str):
-        """A pending future or committed assignment of `item_id` on `process_id`, else None."""
-        pending = self._pending.get((process_id, item_id))
-        if pending is not None:
-            return pending
-        return self.store.find_assignment(item_id, process_id, by_assignment_id=False)
-
     # ---- scheduling ------------------------------------------------------------------------
     async def schedule_item(self, item: DataItem) -> Scheduled:
         """Schedule a verified Process or Message item (validated by `core.classify`)."""
         kind = core.classify(item, self.address)
         if kind == "Process":
             return await self._schedule(item.id, item.id, item=item, is_process=True)
-        pid = item.target_id
-        return await self._schedule(pid, item.id, item=item, dedup=core.pushed_dedup_hash(item))
+        return await self._schedule(item.target_id, item.id, item=item, dedup=core.pushed_dedup_hash(item))
 
     async def assign(self, process_id: str, item_id: str, exclude: Sequence[str] = ()) -> Scheduled:
         """Assign an item already in the store to `process_id` (POST /?process-id=&assign=)."""
@@ -96,77 +71,47 @@ class SchedulerService:
         core.check_id(item_id, "assign")
         if self.store.get_item(item_id) is None:
             raise core.NotFound(f"item {item_id} to assign is not in this SU's store")
-        return await self._schedule(process_id, item_id, exclude=exclude, with_message=False)
+        return await self._schedule(process_id, item_id, exclude=tuple(exclude), with_message=False)
+
+    def _builder(self, process_id: str, item_id: str, item: DataItem | None, is_process: bool, dedup: str | None,
+                 exclude: Sequence[str], with_message: bool) -> Callable[[Head | None], ScheduleWrite]:
+        """What the log's writer calls, holding the write lock, with the process's current head."""
+        signer, clock, heights = self.signer, self.clock, self.block_clock.height_at
+        msg_id = None if is_process else item_id
+
+        def build(head: Head | None) -> ScheduleWrite:
+            now = clock()
+            slot = core.next_slot(head, process_id, now, heights(now))
+            assignment = core.build_assignment(signer, slot, msg_id, exclude=exclude, with_message=with_message)
+            return ScheduleWrite(assignment, core.item_record(item, slot) if item is not None else None,
+                                 core.process_record(item, slot) if is_process else None, dedup)
+        return build
 
     async def _schedule(self, process_id: str, item_id: str, *, item: DataItem | None = None,
                         is_process: bool = False, dedup: str | None = None, exclude: Sequence[str] = (),
                         with_message: bool = True) -> Scheduled:
         t0 = time.perf_counter()
-        if self._bridge is None:
-            self._bridge = LoopBridge(asyncio.get_running_loop())
-        key = (process_id, item_id)
-        existing = None
-        async with self._lock(process_id):
-            head = self._head(process_id)
-            if is_process and head is not None:       # already scheduled: answer its slot 0
-                existing = self._existing(process_id, item_id)
-                if existing is None:
-                    raise StoreConflict(f"process {process_id} has a head but no slot 0 in the log")
-            elif not is_process:
-                if head is None:
-                    raise core.UnknownProcess(f"process {process_id} is not scheduled by this SU")
-                existing = self._existing(process_id, item_id)
-                if existing is None and dedup is not None:
-                    dup = self._pending_dedup.get((process_id, dedup)) or self.store.find_dedup(process_id, dedup)
-                    if dup is not None:
-                        raise core.DuplicatePush(f"pushed message {item_id} duplicates message {dup} already "
-                                                 f"scheduled on process {process_id}")
-            if existing is None:
-                now = self.clock()
-                slot = core.next_slot(head, process_id, now, self.block_clock.height_at(now))
-                msg_id = None if is_process else item_id
-                if self.sign_in_thread:
-                    assignment = await asyncio.to_thread(core.build_assignment, self.wallet, slot, msg_id,
-                                                         exclude=exclude, with_message=with_message)
-                else:
-                    assignment = core.build_assignment(self.wallet, slot, msg_id, exclude=exclude,
-                                                       with_message=with_message)
-                write = ScheduleWrite(assignment, core.item_record(item, slot) if item is not None else None,
-                                      core.process_record(item, slot) if is_process else None, dedup)
-                waiter = self._bridge.wait(self.store.submit(write))
-                self._heads[process_id] = Head.of(assignment)
-                self._pending[key] = (waiter, assignment)
-                if dedup is not None:
-                    self._pending_dedup[(process_id, dedup)] = item_id
-        if existing is not None:
-            return Scheduled(await self._resolve(existing), False)
+        bridge = self._bridge
+        if bridge is None or bridge.loop is not asyncio.get_running_loop():
+            bridge = self._bridge = LoopBridge(asyncio.get_running_loop())
+        request = ScheduleRequest(process_id, item_id,
+                                  self._builder(process_id, item_id, item, is_process, dedup, exclude, with_message),
+                                  is_process, dedup)
         try:
-            await asyncio.shield(waiter)
-        except Exception:
-            # the log refused or failed: forget what we assumed and reload from the log next time
-            if self._heads.get(process_id) is not None and self._heads[process_id].nonce >= assignment.nonce:
-                self._heads.pop(process_id, None)
-            raise
-        finally:
-            self._pending.pop(key, None)
-            if dedup is not None:
-                self._pending_dedup.pop((process_id, dedup), None)
-        if self.on_scheduled is not None:
+            assignment, created = await bridge.wait(self.store.schedule(request))
+        except NoProcess:
+            raise core.UnknownProcess(f"process {process_id} is not scheduled by this SU") from None
+        except DuplicateDedup as exc:
+            raise core.DuplicatePush(f"pushed message {item_id} duplicates message {exc.message_id} already "
+                                     f"scheduled on process {process_id}") from None
+        if created and self.on_scheduled is not None:
             self.on_scheduled(assignment, time.perf_counter() - t0)
-        return Scheduled(assignment, True)
-
-    @staticmethod
-    async def _resolve(existing) -> AssignmentRecord:
-        """A committed record as is; a pending one once its commit is durable (or its error)."""
-        if isinstance(existing, AssignmentRecord):
-            return existing
-        waiter, assignment = existing
-        await asyncio.shield(waiter)
-        return assignment
+        return Scheduled(assignment, created)
 
     # ---- reads -----------------------------------------------------------------------------
     def head(self, process_id: str) -> Head | None:
-        return self._head(process_id)
+        latest = self.store.latest_assignment(process_id)
+        return None if latest is None else Head.of(latest)
 
     def page(self, process_id: str, *, from_timestamp: int | None = None, to_timestamp: int | None = None,
              from_nonce: int | None = None, to_nonce: int | None = None,
