@@ -1,0 +1,1 @@
+"""Ready-made process programs: `from ao.blueprints import token`."""
