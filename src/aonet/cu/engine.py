@@ -27,7 +27,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from ..protocol import tag_value
 from ..vm.base import Instance, LimitError, Limits, Result, Runtime, VMError
 from .core import (ChainState, ModuleMeta, ProcessMeta, Scheduled, UnitLimits, build_env, check_module,
                    dry_run_message, hydrate, map_node, process_limits, synthetic_process_message)
@@ -78,7 +77,8 @@ class EngineConfig:
     max_live: int = 64                                 # live instances
     max_live_bytes: int = 4 << 30                      # total linear memory of live instances
     verify_chain: bool = True
-    page_size: int = 1000
+    page_size: int = 1000                              # SU page (nodes per request)
+    prefetch: bool = True                              # SU renders page k+1 while page k is evaluated
     result_batch: int = 1000
 
 
@@ -126,12 +126,13 @@ class EvalSummary:
 class Engine:
     def __init__(self, cfg: EngineConfig):
         self.cfg = cfg
-        self.storage = CUStorage(cfg.db_path)
+        self.storage = CUStorage(cfg.db_path, single_connection=True)     # calls are serialised
         self.su = SUClient(cfg.su_url)
         self.runtimes = load_runtimes(cfg.runtimes)
         self.modules: dict[str, bytes] = {}
         self.live: OrderedDict[str, Live] = OrderedDict()
         self._pending: list[ResultRow] = []
+        self._pending_ids: dict[tuple[str, str], int] = {}   # (process, message) -> nonce, of _pending
         self.stats = {"evaluated": 0, "errors": 0, "checkpoints": 0, "cold_starts": 0, "restores": 0,
                       "evictions": 0, "checkpoint_ms": 0.0}
 
@@ -262,12 +263,15 @@ class Engine:
         try:
             if target.nonce is None or live.pos.nonce < target.nonce:
                 nodes = self.su.nodes(pid, after_nonce=live.pos.nonce, to_nonce=target.nonce, to_ts=to_ts,
-                                      limit=self.cfg.page_size)
-                for node in nodes:
-                    s = map_node(node, pid)
-                    live.chain.check(s, pid, self.cfg.verify_chain)
-                    self._crons_until(live, s.timestamp)
-                    self._scheduled(live, s)
+                                      limit=self.cfg.page_size, prefetch=self.cfg.prefetch)
+                try:
+                    for node in nodes:
+                        s = map_node(node, pid)
+                        live.chain.check(s, pid, self.cfg.verify_chain)
+                        self._crons_until(live, s.timestamp)
+                        self._scheduled(live, s)
+                finally:
+                    nodes.close()
             if target.nonce is None and live.crons and CronSchedule.tail_needed(live.pos.left_timestamp, to_ts):
                 self._crons_until(live, to_ts)
         finally:
@@ -303,9 +307,8 @@ class Engine:
         if s.is_assignment:
             self._hydrate(s)
         skip = False
-        if (s.is_assignment or tag_value(s.msg.get("Tags") or [], "From-Process")) and not live.scratch:
-            self._flush()
-            skip = self.storage.evaluated_before(pid, s.message_id, s.nonce)
+        if (s.is_assignment or s.pushed) and not live.scratch:
+            skip = self._evaluated_before(pid, s.message_id, s.nonce)
         new_pos = Position(nonce=s.nonce, timestamp=s.timestamp, ordinate=s.nonce, cron="",
                            block_height=s.block_height, assignment_id=s.assignment_id, hash_chain=s.hash_chain,
                            left_timestamp=s.timestamp, left_height=s.block_height)
@@ -317,6 +320,13 @@ class Engine:
         live.pos = new_pos
         self._record(live, ResultRow(pid, s.message_id, s.nonce, s.timestamp, s.nonce, "", s.block_height,
                                      res.error is not None, res.to_json()))
+
+    def _evaluated_before(self, pid: str, message_id: str, nonce: int) -> bool:
+        """A duplicate (pushed twice, or assigned after it was scheduled): in the unflushed batch or stored."""
+        seen = self._pending_ids.get((pid, message_id))
+        if seen is not None and seen < nonce:
+            return True
+        return self.storage.evaluated_before(pid, message_id, nonce)
 
     def _hydrate(self, s: Scheduled) -> None:
         if self.cfg.items is None:
@@ -346,6 +356,8 @@ class Engine:
         if live.scratch:
             return
         self._pending.append(row)
+        if row.message_id is not None:
+            self._pending_ids.setdefault((row.process_id, row.message_id), row.nonce)
         if len(self._pending) >= self.cfg.result_batch:
             self._flush()
         if (live.since_checkpoint >= self.cfg.checkpoint_every
@@ -356,6 +368,7 @@ class Engine:
     def _flush(self) -> None:
         if self._pending:
             rows, self._pending = self._pending, []
+            self._pending_ids = {}
             self.storage.put_results(rows)
 
     def _checkpoint(self, live: Live) -> None:

@@ -21,7 +21,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from dataclasses import asdict
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -184,6 +184,40 @@ class PoolBackend:
             w.stop()
 
 
+# ---- the /result LRU ---------------------------------------------------------------------------
+class ResultLRU:
+    """Recent `/result` answers by (process, message), as AO's CU keeps one. Results never change once
+    stored (evaluation is deterministic), so entries need no invalidation; callers must not mutate them."""
+
+    def __init__(self, max_entries: int = 10_000):
+        self.max_entries = max_entries
+        self._items: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[str, str]) -> dict | None:
+        found = self._items.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self._items.move_to_end(key)
+        self.hits += 1
+        return found
+
+    def put(self, key: tuple[str, str], value: dict) -> None:
+        if self.max_entries <= 0:
+            return
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 # ---- cursors ---------------------------------------------------------------------------------
 def encode_cursor(timestamp: int, ordinate: int, cron: str, sort: str) -> str:
     """AO's /results cursor: base64(JSON{timestamp, ordinate, cron, sort})."""
@@ -219,7 +253,8 @@ class ComputeUnit:
 
     def __init__(self, *, data_dir: str | os.PathLike, su_url: str, modules: ModuleSource, wallet=None,
                  workers: int = 0, unit_limits: UnitLimits | None = None, engine_options: Mapping | None = None,
-                 runtimes: Any = "aonet.cu.engine:default_runtimes", item_source: ModuleSource | None = None):
+                 runtimes: Any = "aonet.cu.engine:default_runtimes", item_source: ModuleSource | None = None,
+                 result_cache_size: int = 10_000):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.su = SUClient(su_url)
@@ -238,6 +273,7 @@ class ComputeUnit:
         self._formats: tuple[str, ...] | None = None
         self.started_at = time.time()
         self.metrics = {"requests": 0, "evaluations": 0, "errors": 0, "coalesced": 0}
+        self.result_cache = ResultLRU(result_cache_size)
 
     async def start(self) -> "ComputeUnit":
         if self.backend is None:
@@ -285,7 +321,7 @@ class ComputeUnit:
 
     async def _engine(self, pid: str, method: str, target: Target, *extra):
         meta, module = await self.process(pid)
-        args = (asdict(meta), asdict(module), target, *extra)
+        args = (meta, module, target, *extra)        # frozen dataclasses: they pickle to workers as is
         try:
             return await self.backend.call(pid, method, *args)
         except NeedModule:
@@ -300,8 +336,13 @@ class ComputeUnit:
     # ---- the API --------------------------------------------------------------------------
     async def result(self, message_id: str, pid: str) -> dict:
         """`GET /result/{id}?process-id=`: evaluate up to the message and return its result."""
+        key = (pid, message_id)
+        found = self.result_cache.get(key)
+        if found is not None:
+            return found
         found = self.storage.get_result(pid, message_id)
         if found is not None:
+            self.result_cache.put(key, found)
             return found
         await self.process(pid)
         if message_id == pid:
@@ -323,6 +364,7 @@ class ComputeUnit:
                 found = self.storage.get_result(pid, message_id)
         if found is None:
             raise NotFound(f"message {message_id} of process {pid} has no result (a duplicate that was skipped?)")
+        self.result_cache.put(key, found)
         return found
 
     async def results(self, pid: str, *, from_: str | None = None, to: str | None = None, sort: str = "ASC",

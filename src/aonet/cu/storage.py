@@ -26,6 +26,9 @@ from typing import Sequence
 
 import zstandard
 
+# One encoder for every result row: json.dumps(..., separators=...) builds a new encoder per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode     # ASCII: lone surrogates must not reach SQLite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     process_id TEXT NOT NULL,
@@ -39,7 +42,10 @@ CREATE TABLE IF NOT EXISTS results (
     result TEXT NOT NULL,         -- JSON, AO's shape without Memory
     PRIMARY KEY (process_id, timestamp, ordinate, cron)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS results_message ON results(message_id, process_id);
+DROP INDEX IF EXISTS results_message;  -- (message_id, process_id): the planner preferred the primary key to it
+-- process_id first, so the planner sees two equality columns here against one in the primary key
+-- (without it /result and the duplicate check scanned every row of the process: 5 ms at 15k rows).
+CREATE INDEX IF NOT EXISTS results_by_message ON results(process_id, message_id, nonce);
 CREATE TABLE IF NOT EXISTS checkpoints (
     id INTEGER PRIMARY KEY,
     process_id TEXT NOT NULL,
@@ -65,6 +71,9 @@ CREATE TABLE IF NOT EXISTS blobs (
     data BLOB NOT NULL
 );
 """
+
+RESULT_BY_MESSAGE = "SELECT result FROM results WHERE message_id=? AND process_id=? ORDER BY nonce LIMIT 1"
+EVALUATED_BEFORE = "SELECT 1 FROM results WHERE message_id=? AND process_id=? AND nonce < ? LIMIT 1"
 
 
 @dataclass
@@ -110,23 +119,37 @@ class Checkpoint:
 class CUStorage:
     """Results and checkpoints of one CU. Thread-safe: one connection per thread."""
 
-    def __init__(self, path: str | Path, *, zstd_level: int = 1):
+    def __init__(self, path: str | Path, *, zstd_level: int = 1, single_connection: bool = False,
+                 cache_mib: int = 32):
+        """`single_connection`: one connection whatever the calling thread — for an owner that
+        serialises its calls (the engine: its calls hop between worker threads, and a page cache
+        per thread would be cold each hop). Otherwise one connection per thread (the HTTP shell)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.zstd_level = zstd_level
+        self.single_connection = single_connection
+        self.cache_mib = cache_mib
         self._local = threading.local()
+        self._shared: sqlite3.Connection | None = None
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._conn().executescript(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
+        c = self._shared if self.single_connection else getattr(self._local, "conn", None)
         if c is None:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             c.execute("PRAGMA busy_timeout=60000")
-            self._local.conn = c
+            # a page cache that holds the message index (random inserts: ~160 B per result), and
+            # fewer WAL checkpoints (each one fsyncs): 20 -> 13 µs per stored result at 100k rows
+            c.execute(f"PRAGMA cache_size=-{int(self.cache_mib) * 1024}")
+            c.execute("PRAGMA wal_autocheckpoint=16384")
+            if self.single_connection:
+                self._shared = c
+            else:
+                self._local.conn = c
             with self._lock:
                 self._conns.append(c)
         return c
@@ -140,6 +163,7 @@ class CUStorage:
                     pass
             self._conns.clear()
         self._local = threading.local()
+        self._shared = None
 
     # ---- results ---------------------------------------------------------------------------
     def put_results(self, rows: Sequence[ResultRow]) -> None:
@@ -151,23 +175,19 @@ class CUStorage:
             c.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?)",
                 [(r.process_id, r.message_id, r.nonce, r.timestamp, r.ordinate, r.cron, r.block_height,
-                  int(bool(r.error)), json.dumps(r.result, separators=(",", ":"))) for r in rows])
+                  int(bool(r.error)), _encode(r.result)) for r in rows])
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
 
     def get_result(self, process_id: str, message_id: str) -> dict | None:
-        row = self._conn().execute(
-            "SELECT result FROM results WHERE message_id=? AND process_id=? ORDER BY nonce LIMIT 1",
-            (message_id, process_id)).fetchone()
+        row = self._conn().execute(RESULT_BY_MESSAGE, (message_id, process_id)).fetchone()
         return json.loads(row[0]) if row else None
 
     def evaluated_before(self, process_id: str, message_id: str, nonce: int) -> bool:
         """Whether `message_id` was already evaluated at a nonce below `nonce` (a duplicate assignment)."""
-        return self._conn().execute(
-            "SELECT 1 FROM results WHERE message_id=? AND process_id=? AND nonce < ? LIMIT 1",
-            (message_id, process_id, nonce)).fetchone() is not None
+        return self._conn().execute(EVALUATED_BEFORE, (message_id, process_id, nonce)).fetchone() is not None
 
     def page_results(self, process_id: str, *, after: tuple | None = None, upto: tuple | None = None,
                      sort: str = "ASC", limit: int = 25, cron_only: bool = False,
