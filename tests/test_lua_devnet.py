@@ -280,7 +280,7 @@ def token_run(up) -> TokenRun:
         for pid in (a, b, stranger):
             assert eval_text(ao, pid, NOTICES) == "recording notices"
         minted = ao.send(token, "", action="Mint", tags={"Quantity": "1000"})
-        assert minted.result.messages[0].data == "Successfully minted 1000"
+        assert minted.result.messages[0].data == "\x1b[90mSuccessfully minted \x1b[34m1000\x1b[0m"
         first = ao.send(token, "", action="Transfer", tags={"Recipient": a, "Quantity": "300"}, cascade=True)
         assert not first.trace.failed
         # A spends from its own balance: a message from a process, pushed to the token by the MU

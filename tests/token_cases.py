@@ -8,8 +8,10 @@ steps in order. A step is (message, expectation):
     and optionally the exact Data (or `data_json`, compared after json.loads).
   - `Expect(error=True)`: the message fails (the result has Error) and the state is unchanged.
 A runtime's test calls `run_case(case, boot, handle)` with its own `boot()` (a new token process)
-and `handle(process, msg) -> result dict` (AO's result shape: Messages, Error, ...).
-Colors in notice texts are aos's (`Colors.gray` etc.).
+and `handle(process, msg) -> result dict` (AO's result shape: Messages, Error, ...); it returns the
+results, so that two runtimes can also be compared with each other (`outbox_view`).
+Colors in notice texts are aos's (`Colors.gray` etc.). tests/test_token_blueprints.py runs every case
+against the Lua and the Python blueprint.
 """
 from __future__ import annotations
 
@@ -103,10 +105,23 @@ def check(result: dict, expect: Expect, where: str = "") -> None:
             assert json.loads(m.get("Data")) == e.data_json, f"{w}: Data {m.get('Data')!r} != {e.data_json!r}"
 
 
-def run_case(case: Case, boot: Callable[[], Any], handle: Callable[[Any, dict], dict]) -> None:
+def run_case(case: Case, boot: Callable[[], Any], handle: Callable[[Any, dict], dict]) -> list[dict]:
     process = boot()
+    results = []
     for i, (m, e) in enumerate(case.steps):
-        check(handle(process, m), e, f"{case.name} step {i} ({_tags_of(m).get('Action')})")
+        results.append(handle(process, m))
+        check(results[-1], e, f"{case.name} step {i} ({_tags_of(m).get('Action')})")
+    return results
+
+
+def outbox_view(result: dict) -> dict:
+    """What a result says at message level, for comparing two runtimes: failed or not, and every
+    outgoing message (Target, Anchor, Data, tags as a sorted list: each runtime orders tags its own way)."""
+    return {"error": bool(result.get("Error")),
+            "messages": [{"Target": m.get("Target"), "Anchor": m.get("Anchor"), "Data": m.get("Data"),
+                          "Tags": sorted((t["name"], t["value"]) for t in m.get("Tags") or [])}
+                         for m in result.get("Messages") or []],
+            "spawns": result.get("Spawns") or [], "assignments": result.get("Assignments") or []}
 
 
 def _balances(sender: str, expected: dict[str, str]) -> tuple[dict, Expect]:
@@ -133,7 +148,9 @@ def _supply(sender: str, value: str) -> tuple[dict, Expect]:
 CASES: list[Case] = [
     Case("info", [
         (msg(ALICE, "Info"), Expect([Out(ALICE, {"Name": "Points Coin", "Ticker": "PNTS", "Logo": LOGO,
-                                                  "Denomination": "12"})])),
+                                                  "Denomination": "12"},
+                                         data_json={"name": "Points Coin", "ticker": "PNTS", "logo": LOGO,
+                                                    "denomination": "12", "supply": SUPPLY})])),
     ]),
     Case("balance", [
         (msg(ALICE, "Balance"), Expect([Out(ALICE, {"Balance": "0", "Ticker": "PNTS", "Account": ALICE}, data="0")])),
@@ -143,6 +160,9 @@ CASES: list[Case] = [
          Expect([Out(BOB, {"Balance": SUPPLY, "Account": BOB}, data=SUPPLY)])),
         (msg(PROCESS_ID, "Balance"), Expect([Out(PROCESS_ID, {"Balance": SUPPLY, "Account": PROCESS_ID}, data=SUPPLY)])),
         (msg(ALICE, "Balance", Recipient=BOB), Expect([Out(ALICE, {"Balance": "0", "Account": BOB}, data="0")])),
+        # a Target tag without a balance falls back to the sender (AO's rule)
+        (msg(PROCESS_ID, "Balance", Target=BOB),
+         Expect([Out(PROCESS_ID, {"Balance": SUPPLY, "Account": PROCESS_ID}, data=SUPPLY)])),
     ]),
     Case("balances", [_balances(ALICE, {PROCESS_ID: SUPPLY})]),
     Case("transfer with notices and X- tags", [
@@ -163,6 +183,10 @@ CASES: list[Case] = [
         (_transfer(PROCESS_ID, ALICE, "5", Reference="77"),
          Expect([Out(PROCESS_ID, {"Action": "Debit-Notice", "X-Reference": "77"}),
                  Out(ALICE, {"Action": "Credit-Notice"})])),
+        # an X-Reference / X-Origin the request carries goes on both notices
+        (_transfer(PROCESS_ID, ALICE, "5", Reference="78", X_Reference="9", X_Origin="origin"),
+         Expect([Out(PROCESS_ID, {"Action": "Debit-Notice", "X-Reference": "9", "X-Origin": "origin"}),
+                 Out(ALICE, {"Action": "Credit-Notice", "X-Reference": "9", "X-Origin": "origin"})])),
     ]),
     Case("insufficient balance", [
         (m1 := _transfer(ALICE, BOB, "5"),
@@ -176,20 +200,36 @@ CASES: list[Case] = [
     Case("bad transfers fail", [
         (_transfer(PROCESS_ID, ALICE, "0"), Expect(error=True)),
         (_transfer(PROCESS_ID, ALICE, "-5"), Expect(error=True)),
+        (_transfer(PROCESS_ID, ALICE, "01"), Expect(error=True)),
+        (_transfer(PROCESS_ID, ALICE, "1.5"), Expect(error=True)),
+        (_transfer(PROCESS_ID, ALICE, "abc"), Expect(error=True)),
+        (_transfer(PROCESS_ID, ALICE, " 5"), Expect(error=True)),
+        (_transfer(PROCESS_ID, "", "5"), Expect(error=True)),
         (msg(PROCESS_ID, "Transfer", Quantity="5"), Expect(error=True)),
         (msg(PROCESS_ID, "Transfer", Recipient=ALICE), Expect(error=True)),
+        _balances(ALICE, {PROCESS_ID: SUPPLY}),
+    ]),
+    Case("transfer to oneself", [
+        (_transfer(PROCESS_ID, PROCESS_ID, "10"), _notices(PROCESS_ID, PROCESS_ID, "10")),
         _balances(ALICE, {PROCESS_ID: SUPPLY}),
     ]),
     Case("mint", [
         (m2 := msg(ALICE, "Mint", Quantity="100"),
          Expect([Out(ALICE, {"Action": "Mint-Error", "Message-Id": m2["Id"],
-                             "Error": "Only the Process Id can mint new PNTS tokens!"})])),
+                             "Error": "Only the process or its owner can mint new PNTS tokens!"})])),
         (msg(PROCESS_ID, "Mint", Quantity="500"),
          Expect([Out(PROCESS_ID, data=f"{GRAY}Successfully minted {BLUE}500{RESET}")])),
         _supply(ALICE, "10000000000000500"),
         _balances(ALICE, {PROCESS_ID: "10000000000000500"}),
+        # the owner may mint too (the issue's "Mint (owner only)"; aos: the process only): to itself
+        (msg(OWNER, "Mint", Quantity="25"), Expect([Out(OWNER, data=f"{GRAY}Successfully minted {BLUE}25{RESET}")])),
+        _supply(ALICE, "10000000000000525"),
+        _balances(ALICE, {PROCESS_ID: "10000000000000500", OWNER: "25"}),
         (msg(PROCESS_ID, "Mint", Quantity="0"), Expect(error=True)),
+        (msg(PROCESS_ID, "Mint", Quantity="-3"), Expect(error=True)),
         (msg(PROCESS_ID, "Mint"), Expect(error=True)),
+        (msg(ALICE, "Mint", Quantity="x"), Expect(error=True)),     # quantity checked first, as in aos
+        _supply(BOB, "10000000000000525"),
     ]),
     Case("total supply", [
         _supply(ALICE, SUPPLY),
@@ -203,6 +243,12 @@ CASES: list[Case] = [
         (msg(PROCESS_ID, "Burn", Quantity="99999999999999999"), Expect(error=True)),
         (msg(ALICE, "Burn", Quantity="1"), Expect(error=True)),
         (msg(PROCESS_ID, "Burn"), Expect(error=True)),
+        (msg(PROCESS_ID, "Burn", Quantity="0"), Expect(error=True)),
+        (msg(PROCESS_ID, "Burn", Quantity="-1"), Expect(error=True)),
         _supply(BOB, "9999999999999900"),
+        _balances(BOB, {PROCESS_ID: "9999999999999900"}),
+        (msg(PROCESS_ID, "Burn", Quantity="9999999999999900"),
+         Expect([Out(PROCESS_ID, data=f"{GRAY}Successfully burned {BLUE}9999999999999900{RESET}")])),
+        _supply(BOB, "0"),
     ]),
 ]

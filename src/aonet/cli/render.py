@@ -44,6 +44,8 @@ def result(console: Console, res: Result, *, label: str | None = None) -> None:
     if label:
         console.print(f"[dim]{escape(label)}[/dim]")
     text = res.text
+    if text.endswith("\n"):      # print()ed output (Python processes) ends with one: no blank line after it
+        text = text[:-1]
     if text:
         console.print(text, markup=False, highlight=False)
     if not res.ok:

@@ -1,9 +1,12 @@
--- Token blueprint: a fungible token with balances held as decimal strings (arbitrary precision).
+-- Token blueprint: AO's standard token (aos blueprints/token.lua), balances as decimal strings of any size.
 -- Load it with Eval (Data = this file) or at spawn (tag On-Boot = Data, process Data = this file).
 -- Set Name / Ticker / Denomination / Logo / Balances before loading to override the defaults.
--- Actions: Info, Balance, Balances, Transfer, Mint, Total-Supply, Burn.
+-- Actions: Info, Balance, Balances, Transfer, Mint, Total-Supply, Burn. The Python blueprint
+-- (ao.blueprints.token) answers every message with the same messages: tests/token_cases.py runs on both.
 local bint = require("bint")
 local json = require("json")
+
+local GRAY, BLUE, GREEN, RESET = "\27[90m", "\27[34m", "\27[32m", "\27[0m"
 
 Denomination = Denomination or 12
 Name = Name or "Points Coin"
@@ -18,19 +21,20 @@ local function total()
 end
 TotalSupply = TotalSupply or total()
 
--- A quantity must be a canonical positive decimal integer string.
+-- A quantity must be a canonical positive decimal integer string ("1", "250"; not "01", "-5", "1.5").
 local function quantity(msg)
   local q = msg.Quantity
-  assert(type(q) == "string", "Quantity is required and must be a string")
-  assert(bint.isdecimal(q), "Quantity must be a decimal integer string")
+  assert(type(q) == "string", "Quantity is required!")
+  assert(bint.isdecimal(q), "Quantity must be a decimal integer string!")
   local n = bint(q)
-  assert(bint.ispos(n), "Quantity must be greater than 0")
+  assert(bint.ispos(n), "Quantity must be greater than 0!")
   return n
 end
 
+-- The message's X- tags, in the order they came (first value wins), added to `out`.
 local function x_tags(msg, out)
-  for name, value in pairs(msg.Tags) do
-    if type(name) == "string" and name:sub(1, 2) == "X-" then out[name] = value end
+  for _, t in ipairs(msg.TagArray or {}) do
+    if type(t.name) == "string" and t.name:sub(1, 2) == "X-" and out[t.name] == nil then out[t.name] = t.value end
   end
   return out
 end
@@ -38,16 +42,24 @@ end
 Handlers.add("Info", "Info", function(msg)
   msg.reply({
     Name = Name, Ticker = Ticker, Logo = Logo, Denomination = tostring(Denomination),
-    ["Total-Supply"] = TotalSupply,
     Data = json.encode({name = Name, ticker = Ticker, logo = Logo,
       denomination = tostring(Denomination), supply = TotalSupply}),
   })
 end)
 
+-- AO's rule: the balance of Recipient, else of a Target tag that holds one, else of the sender.
 Handlers.add("Balance", "Balance", function(msg)
-  local account = msg.Tags.Recipient or msg.Tags.Target or msg.From
-  local balance = Balances[account] or "0"
-  msg.reply({Balance = balance, Ticker = Ticker, Account = account, Data = balance})
+  local recipient, target = msg.Tags.Recipient, msg.Tags.Target
+  local balance
+  if recipient then
+    balance = Balances[recipient]
+  elseif target and Balances[target] then
+    balance = Balances[target]
+  else
+    balance = Balances[msg.From]
+  end
+  balance = balance or "0"
+  msg.reply({Balance = balance, Ticker = Ticker, Account = recipient or msg.From, Data = balance})
 end)
 
 Handlers.add("Balances", "Balances", function(msg)
@@ -56,36 +68,41 @@ end)
 
 Handlers.add("Transfer", "Transfer", function(msg)
   local recipient = msg.Recipient
-  assert(type(recipient) == "string" and recipient ~= "", "Recipient is required")
+  assert(type(recipient) == "string" and recipient ~= "", "Recipient is required!")
   local qty = quantity(msg)
-  local have = bint(Balances[msg.From] or "0")
+  -- as in aos, both accounts exist from now on, even when the transfer is refused
+  Balances[msg.From] = Balances[msg.From] or "0"
+  Balances[recipient] = Balances[recipient] or "0"
+  local have = bint(Balances[msg.From])
   if qty > have then
     msg.reply({Action = "Transfer-Error", ["Message-Id"] = msg.Id, Error = "Insufficient Balance!"})
     return
   end
   Balances[msg.From] = tostring(have - qty)
-  Balances[recipient] = tostring(bint(Balances[recipient] or "0") + qty)
+  Balances[recipient] = tostring(bint(Balances[recipient]) + qty)
   if msg.Cast then return end
-  local q = tostring(qty)
+  local q = msg.Quantity
   msg.reply(x_tags(msg, {
     Action = "Debit-Notice", Recipient = recipient, Quantity = q,
-    Data = "You transferred " .. q .. " to " .. recipient,
+    Data = GRAY .. "You transferred " .. BLUE .. q .. GRAY .. " to " .. GREEN .. recipient .. RESET,
   }))
   Send(x_tags(msg, {
     Target = recipient, Action = "Credit-Notice", Sender = msg.From, Quantity = q,
-    Data = "You received " .. q .. " from " .. msg.From,
+    Data = GRAY .. "You received " .. BLUE .. q .. GRAY .. " from " .. GREEN .. msg.From .. RESET,
   }))
 end)
 
+-- The process itself or its owner may mint (aos: the process only); the minter's balance grows.
 Handlers.add("Mint", "Mint", function(msg)
+  local qty = quantity(msg)
   if msg.From ~= ao.id and msg.From ~= Owner then
-    msg.reply({Action = "Mint-Error", Error = "Only the process owner can mint new " .. Ticker .. " tokens!"})
+    msg.reply({Action = "Mint-Error", ["Message-Id"] = msg.Id,
+               Error = "Only the process or its owner can mint new " .. Ticker .. " tokens!"})
     return
   end
-  local qty = quantity(msg)
   Balances[msg.From] = tostring(bint(Balances[msg.From] or "0") + qty)
   TotalSupply = tostring(bint(TotalSupply) + qty)
-  msg.reply({Data = "Successfully minted " .. tostring(qty)})
+  msg.reply({Data = GRAY .. "Successfully minted " .. BLUE .. msg.Quantity .. RESET})
 end)
 
 Handlers.add("Total-Supply", "Total-Supply", function(msg)
@@ -96,13 +113,10 @@ end)
 Handlers.add("Burn", "Burn", function(msg)
   local qty = quantity(msg)
   local have = bint(Balances[msg.From] or "0")
-  if qty > have then
-    msg.reply({Action = "Burn-Error", ["Message-Id"] = msg.Id, Error = "Insufficient Balance!"})
-    return
-  end
+  assert(qty <= have, "Quantity must be less than or equal to the current balance!")
   Balances[msg.From] = tostring(have - qty)
   TotalSupply = tostring(bint(TotalSupply) - qty)
-  msg.reply({Data = "Successfully burned " .. tostring(qty)})
+  msg.reply({Data = GRAY .. "Successfully burned " .. BLUE .. msg.Quantity .. RESET})
 end)
 
 return "token loaded: " .. Name .. " (" .. Ticker .. ")"
