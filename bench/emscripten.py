@@ -1,9 +1,14 @@
 """aonet's emscripten host vs @permaweb/ao-loader on the same module and messages (messages/s).
 
-Two ways of running a process:
+Ways of running a process:
   memory   - the memory image goes in and out with every message, as AO's CU uses the loader
-             (aonet: restore(image), handle, snapshot(); loader: handle(Memory, msg, env) -> Memory)
+             (loader: handle(Memory, msg, env) -> Memory, a fresh copy of the whole memory;
+             aonet: restore(image), handle, image = snapshot_image(): an immutable PagedImage of the
+             whole memory that shares unwritten pages with the previous one (dirty pages from the
+             kernel, vm/dirty.py); every image stays valid, bytes(image) is the memory)
+  bytes    - the same with snapshot() -> bytes (a full copy per message, like the loader's Memory)
   instance - the state stays in the instance (aonet: handle; loader: handle(null, msg, env))
+The loader runs "bytes" like "memory" (its Memory is always a full copy).
 Module: the emlua test process (Lua 5.3 + aonet's process library, wasm32-unknown-emscripten2,
 built with Debian's emscripten into the cache). Messages: Inc, Ping (a reply in the outbox), Eval.
 usage: .venv/bin/python bench/emscripten.py [--repeat N]
@@ -11,6 +16,7 @@ usage: .venv/bin/python bench/emscripten.py [--repeat N]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -24,6 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from aonet.vm.base import Limits  # noqa: E402
+from aonet.vm.dirty import DirtyTracker  # noqa: E402
 from aonet.vm.emscripten import EmscriptenRuntime  # noqa: E402
 from test_emscripten import ENV, RUNNER, SEQUENCE, _msg  # noqa: E402
 
@@ -53,25 +60,29 @@ def loader(path: Path, mode: str, repeat: int) -> float:
     return out["messages"] / out["seconds"]
 
 
-def aonet(path: Path, mode: str, repeat: int) -> float:
+def aonet(path: Path, mode: str, repeat: int, dirty_tracking: bool = True) -> tuple[float, str]:
+    """(messages/s, sha256 of the final memory)."""
     setup, msgs = workload()
-    inst = EmscriptenRuntime(program=str(RUNNER)).instantiate(path.read_bytes(), Limits(), format=FORMAT)
+    rt = EmscriptenRuntime(program=str(RUNNER), dirty_tracking=dirty_tracking)
+    inst = rt.instantiate(path.read_bytes(), Limits(), format=FORMAT)
     for m, e in setup:
         inst.handle(m, e)
-    image = inst.snapshot()
+    take = inst.snapshot_image if mode == "memory" else inst.snapshot
+    image = take()
     n = 0
     t0 = time.perf_counter()
     for _ in range(repeat):
         for m, e in msgs:
-            if mode == "memory":
+            if mode == "instance":
+                r = inst.handle(m, e)
+            else:
                 inst.restore(image)
                 r = inst.handle(m, e)
-                image = inst.snapshot()
-            else:
-                r = inst.handle(m, e)
+                image = take()
             assert r.error is None, r.error
             n += 1
-    return n / (time.perf_counter() - t0)
+    rate = n / (time.perf_counter() - t0)
+    return rate, hashlib.sha256(inst.snapshot()).hexdigest()
 
 
 def main() -> None:
@@ -80,10 +91,17 @@ def main() -> None:
     args = ap.parse_args()
     path = build()
     print(f"module {path.name} ({path.stat().st_size} bytes), {3 * args.repeat} messages per run")
-    for mode in ("memory", "instance"):
-        ref = loader(path, mode, args.repeat)
-        ours = aonet(path, mode, args.repeat)
-        print(f"{mode:9s} ao-loader {ref:8.0f} msg/s   aonet {ours:8.0f} msg/s   x{ours / ref:.1f}")
+    tracking = DirtyTracker.open() is not None
+    print(f"dirty-page tracking (userfaultfd + PAGEMAP_SCAN): {'on' if tracking else 'unavailable'}")
+    ref_memory = loader(path, "memory", args.repeat)
+    for mode in ("memory", "bytes", "instance"):
+        ref = ref_memory if mode != "instance" else loader(path, mode, args.repeat)
+        ours, sha = aonet(path, mode, args.repeat)
+        print(f"{mode:9s} ao-loader {ref:8.0f} msg/s   aonet {ours:8.0f} msg/s   x{ours / ref:.1f}   "
+              f"memory {sha[:12]}")
+    if tracking:
+        ours, sha = aonet(path, "memory", args.repeat, dirty_tracking=False)
+        print(f"{'memory, tracking off':9s}      aonet {ours:8.0f} msg/s   x{ours / ref_memory:.1f}   memory {sha[:12]}")
 
 
 if __name__ == "__main__":

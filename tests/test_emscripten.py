@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from aonet.vm.base import Limits, LimitError, VMError
+from aonet.vm.dirty import DirtyTracker
 from aonet.vm.emscripten import EmscriptenRuntime, js_stringify
+from aonet.vm.image import PagedImage
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "tests" / "js" / "aoloader_run.cjs"
@@ -109,9 +111,9 @@ def module_path(emlua) -> str:
 
 
 def reference(module_path: str, messages: list[tuple[dict, dict]], options: dict | None = None,
-              mode: str = "memory") -> list[dict]:
+              mode: str = "memory", program: str | None = None) -> list[dict]:
     req = {"module": module_path, "format": FORMAT, "options": options or {}, "mode": mode,
-           "messages": [[m, e] for m, e in messages]}
+           "messages": [[m, e] for m, e in messages], "program": program}
     env = {**os.environ, "TZ": "UTC"}
     proc = subprocess.run(["node", str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
                           env=env, timeout=300, cwd=ROOT)
@@ -119,8 +121,8 @@ def reference(module_path: str, messages: list[tuple[dict, dict]], options: dict
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
-def runtime() -> EmscriptenRuntime:
-    return EmscriptenRuntime(program=str(RUNNER))
+def runtime(**kw) -> EmscriptenRuntime:
+    return EmscriptenRuntime(program=str(RUNNER), **kw)
 
 
 def _norm(v):
@@ -190,6 +192,51 @@ def test_out_of_gas_matches_loader(emlua, module_path):
     assert ours[3]["memory"] == ref[3]["memory"]
 
 
+@pytest.mark.parametrize("tracking", [True, False], ids=["dirty-tracking", "full-copies"])
+def test_memory_passed_per_message_matches_loader(emlua, module_path, tracking):
+    """restore(image) + handle + snapshot_image() per message, as AO's CU drives its loader: every
+    image is the loader's Memory, stays so after later messages, and consecutive ones share pages."""
+    messages = [(m, ENV) for m in SEQUENCE]
+    ref = reference(module_path, messages)
+    inst = runtime(dirty_tracking=tracking).instantiate(emlua, format=FORMAT)
+    image = inst.snapshot_image()
+    images = []
+    for i, ((msg, env), r) in enumerate(zip(messages, ref)):
+        inst.restore(image)
+        res = inst.handle(msg, env)
+        image = inst.snapshot_image()
+        assert res.output == r.get("Output") and res.gas_used == r["GasUsed"], i
+        assert (len(image), image.sha256()) == (r["memory"]["length"], r["memory"]["sha256"]), i
+        images.append(image)
+    for image, r in zip(images, ref):                       # old images never change
+        assert hashlib.sha256(bytes(image)).hexdigest() == r["memory"]["sha256"]
+    assert bytes(images[-1]) == inst.snapshot()
+    tracked = tracking and DirtyTracker.open() is not None
+    if tracked:
+        a, b = images[7], images[8]                         # Inc then Eval: a few pages written
+        shared = sum(p is q for p, q in zip(a.pages, b.pages))
+        assert shared > 0.9 * len(a.pages)
+    # the image before the last one (same size: only the differing pages are written back)
+    inst.restore(images[-2])
+    assert inst.memory_hash() == images[-2].sha256() == inst.snapshot_image().sha256()
+    if tracked:
+        assert inst.snapshot_image() is images[-2]         # adopted as it is: no copy
+    again = inst.handle(*messages[-1])
+    assert (again.output, again.gas_used) == (ref[-1].get("Output"), ref[-1]["GasUsed"])
+    assert inst.memory_hash() == ref[-1]["memory"]["sha256"]
+    # an older, smaller image = a fresh instance restored from its bytes
+    inst.restore(images[3])
+    fresh = runtime().instantiate(emlua, image=bytes(images[3]), format=FORMAT)
+    assert inst.memory_hash() == fresh.memory_hash() == images[3].sha256()
+    ra, rb = inst.handle(_msg(50, "Inc"), ENV), fresh.handle(_msg(50, "Inc"), ENV)
+    assert ra.output["data"] == rb.output["data"] == "count 2"
+    assert inst.memory_hash() == fresh.memory_hash()
+    # a PagedImage from bytes and one from another instance are accepted too
+    other = runtime().instantiate(emlua, image=PagedImage.from_bytes(bytes(images[5])), format=FORMAT)
+    inst.restore(other.snapshot_image())
+    assert inst.memory_hash() == images[5].sha256()
+
+
 def test_snapshot_restore_continues_in_a_new_instance(emlua):
     rt = runtime()
     a = rt.instantiate(emlua, format=FORMAT)
@@ -218,6 +265,11 @@ def test_bad_modules_and_formats_are_typed_errors(emlua):
         rt.instantiate(b"not wasm", format=FORMAT)
     with pytest.raises(VMError, match="not supported"):
         rt.instantiate(emlua, format="wasm32-unknown-emscripten4")
+    with pytest.raises(VMError, match="wasm32-unknown-emscripten3 is not supported"):
+        rt.instantiate(emlua, format="wasm32-unknown-emscripten3")
+    inst = rt.instantiate(emlua, format=FORMAT)
+    with pytest.raises(VMError, match="bytes or a PagedImage"):
+        inst.restore("not an image")
     with pytest.raises(VMError, match="unknown module format"):
         rt.instantiate(emlua, format="wasm32-nope")
     with pytest.raises(LimitError):

@@ -1,7 +1,7 @@
 // Run a message sequence through @permaweb/ao-loader, the reference for aonet's emscripten host.
 //
 // Input (stdin, JSON): {"module": path, "format": "...", "options": {computeLimit, memoryLimit, ...},
-//   "mode": "memory" | "instance", "messages": [[msg, env], ...], "repeat": n, "setup": [[msg, env], ...] (bench only: setup runs once, untimed)}
+//   "mode": "memory" | "instance", "program": argv[0] (default: this script's path), "messages": [[msg, env], ...], "repeat": n, "setup": [[msg, env], ...] (bench only: setup runs once, untimed)}
 // Output (stdout, one JSON line per message): {Output, Messages, Spawns, Assignments, Error, GasUsed,
 //   memory: {length, sha256}} or {thrown: "..."}; with repeat > 0 a last line {seconds, messages}.
 // A failed message (Error or a throw) keeps the previous Memory and continues in a fresh instance,
@@ -21,6 +21,9 @@ const write = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n')
 
 async function main () {
   const req = JSON.parse(fs.readFileSync(0, 'utf8'))
+  // the glue reads argv[0] from process.argv[1] when the module is instantiated: "program" sets it
+  // (e.g. "./this.program", what aonet's CU passes), so the memory can match a host run with it
+  if (req.program) process.argv[1] = req.program
   const binary = fs.readFileSync(req.module)
   let handle = await AoLoader(binary, { format: req.format, ...(req.options || {}) })
   let memory = null

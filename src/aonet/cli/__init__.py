@@ -22,6 +22,7 @@ COMMANDS = {
     "verify-chain": commands.verify_chain, "verify": commands.verify, "shell": commands.shell,
 }
 WALLET = {"new": commands.wallet_new, "address": commands.wallet_address}
+MODULE = {"publish": commands.module_publish}
 
 
 def describe(exc: BaseException) -> str:
@@ -44,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    fn = WALLET[args.wallet_command] if args.command == "wallet" else COMMANDS[args.command]
+    if args.command == "wallet":
+        fn = WALLET[args.wallet_command]
+    elif args.command == "module":
+        fn = MODULE[args.module_command]
+    else:
+        fn = COMMANDS[args.command]
     try:
         return fn(Context(args)) or 0
     except KeyboardInterrupt:

@@ -49,6 +49,18 @@ def positive_int(text: str) -> int:
     return n
 
 
+def memory_limit_arg(text: str) -> str:
+    """AO's Memory-Limit value (`512-mb`, `1-gb`, `16777216-b`), checked here, passed on as written."""
+    from ..vm.base import parse_size
+    try:
+        if parse_size(text) < 65536:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"memory limit must look like 512-mb or 1-gb (at least one 64 KiB "
+                                         f"page), got {text!r}") from None
+    return text.strip()
+
+
 def _common() -> argparse.ArgumentParser:
     """Options every subcommand accepts, before or after its name (defaults suppressed so neither wins
     by accident)."""
@@ -145,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     vf = cmd("verify", "recompute a process's results and compare them with the CU's")
     vf.add_argument("process", metavar="PID")
+
+    mo = cmd("module", "publish a wasm module (e.g. one built for AO's own loader)")
+    msub = mo.add_subparsers(dest="module_command", metavar="SUBCOMMAND", required=True)
+    mp = msub.add_parser("publish", parents=[common], help="upload a .wasm file as an AO Module item",
+                         description="Upload a .wasm file to the gateway as an AO Module item and print its id.")
+    mp.add_argument("file", metavar="FILE", help="the .wasm module")
+    mp.add_argument("--format", "-f", dest="module_format", metavar="FORMAT",
+                    help="Module-Format, e.g. wasm32-unknown-emscripten2 (default: detected from the binary)")
+    mp.add_argument("--memory-limit", type=memory_limit_arg, default="1-gb", metavar="SIZE",
+                    help="Memory-Limit tag, e.g. 512-mb (default 1-gb)")
+    mp.add_argument("--compute-limit", type=positive_int, default=9_000_000_000_000, metavar="N",
+                    help="Compute-Limit tag (default 9000000000000)")
+    mp.add_argument("--tag", "-t", action="append", type=tag_arg, default=[], metavar="K=V",
+                    help="an extra tag (repeat)")
 
     sh = cmd("shell", "an interactive terminal to a process (Action=Eval)")
     sh.add_argument("process", metavar="PID")

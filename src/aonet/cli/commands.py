@@ -70,6 +70,39 @@ def wallet_address(ctx: Context) -> int:
     return 0
 
 
+# ---- modules -----------------------------------------------------------------------------------------
+def module_publish(ctx: Context) -> int:
+    """Upload a .wasm file as a Module item (format checked against the binary) and print its id."""
+    from ..client.base import resolve_wallet
+    from ..vm.publish import PublishError, detect_format, publish_module
+    a = ctx.args
+    gateway = ctx.url("gateway")
+    if not gateway:
+        raise ConfigError("no gateway known: start a devnet with `aonet up` or pass --gateway URL")
+    path = ctx.wallet_path()
+    if path is None:
+        raise ConfigError("no wallet: create one with `aonet wallet new` or pass --wallet PATH")
+    wallet = resolve_wallet(path)
+    file = Path(a.file).expanduser()
+    try:
+        wasm = file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
+    tags = [Tag(k, v) for k, v in a.tag]
+    try:
+        with render.progress(render.err_console(), f"publishing {file.name}"):
+            fmt = a.module_format or detect_format(wasm)
+            module_id = publish_module(wasm, gateway=gateway, wallet=wallet, module_format=fmt,
+                                       memory_limit=a.memory_limit, compute_limit=a.compute_limit, tags=tags)
+    except PublishError as exc:
+        raise UsageError(str(exc)) from None
+    if ctx.opt("json"):
+        render.print_json(render.out_console(), {"module": module_id, "format": fmt})
+    else:
+        print(module_id)
+    return 0
+
+
 # ---- devnet ------------------------------------------------------------------------------------------
 def up(ctx: Context) -> int:
     try:

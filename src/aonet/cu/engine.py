@@ -44,10 +44,16 @@ class NeedModule(CUError):
 
 
 def default_runtimes(cache_dir: str | None = None) -> dict[str, Runtime]:
-    """Module-Format -> runtime, for every runtime this installation can build."""
+    """Module-Format -> runtime, for every runtime this installation can build (`cache_dir`: the root
+    of the compiled-module caches, default $AONET_CACHE)."""
+    from ..vm.emscripten import EmscriptenRuntime
     from ..vm.wasm import WasmRuntime
-    rt = WasmRuntime(cache_dir or (default_cache_dir() + "/wasmtime"))
-    return {fmt: rt for fmt in rt.formats}
+    base = cache_dir or default_cache_dir()
+    out: dict[str, Runtime] = {}
+    # AO's own format (emscripten2): a separate engine (no fuel), so a separate compile cache
+    for rt in (WasmRuntime(base + "/wasmtime"), EmscriptenRuntime(base + "/wasmtime-emscripten")):
+        out.update({fmt: rt for fmt in rt.formats})   # one instance serves all of its formats
+    return out
 
 
 def load_runtimes(spec: str | Callable[[], Mapping[str, Runtime]] | Mapping[str, Runtime] | None) -> dict[str, Runtime]:
@@ -80,6 +86,9 @@ class EngineConfig:
     page_size: int = 1000                              # SU page (nodes per request)
     prefetch: bool = True                              # SU renders page k+1 while page k is evaluated
     result_batch: int = 1000
+    # an SU reader to use instead of HTTP to su_url (an SU in this OS process: aonet.links.LocalSUClient;
+    # it pickles as an HTTP SUClient, so worker processes use HTTP)
+    su_client: Any = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,7 @@ class Engine:
     def __init__(self, cfg: EngineConfig):
         self.cfg = cfg
         self.storage = CUStorage(cfg.db_path, single_connection=True)     # calls are serialised
-        self.su = SUClient(cfg.su_url)
+        self.su = cfg.su_client if cfg.su_client is not None else SUClient(cfg.su_url)
         self.runtimes = load_runtimes(cfg.runtimes)
         self.modules: dict[str, bytes] = {}
         self.live: OrderedDict[str, Live] = OrderedDict()

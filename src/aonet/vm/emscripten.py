@@ -1,5 +1,5 @@
-"""Runs AO's own module formats (`wasm32-unknown-emscripten2`, `...3`) unchanged, bit-exact with
-AO's loader (@permaweb/ao-loader): the same memory bytes, the same GasUsed.
+"""Runs AO's own module format `wasm32-unknown-emscripten2` unchanged, bit-exact with AO's loader
+(@permaweb/ao-loader): the same memory bytes, the same GasUsed.
 
 An emscripten module expects the JavaScript glue emscripten generated for it; AO's loader ships that
 glue. This host replays what the glue does, call for call, because every wasm call it makes (stack
@@ -21,7 +21,9 @@ past the Compute-Limit it stops the message with "out of gas!". Memory-Limit cap
 
 Failure semantics follow AO's CU: when a message fails (Error in the result, a trap, out of gas) the
 memory goes back to what it was before it and the process continues in a fresh instance. Rolling
-back uses a checkpoint plus the log of messages since (replayed), so success costs no copy.
+back uses a checkpoint plus the log of messages since (replayed). Checkpoints are PagedImages (image.py):
+with dirty-page tracking (dirty.py) one costs the pages written since the last one, so passing the
+memory per message (restore(image), handle, snapshot_image()) costs about what the message wrote.
 """
 from __future__ import annotations
 
@@ -41,12 +43,15 @@ import wasmtime
 
 from ._fastcall import I32, I64, MemoryAccess, RawFunc, define_host_func, memory_view, take_pending_host_exception, val_kinds
 from .base import Limits, LimitError, Result, VMError
+from .dirty import DirtyTracker
 from .emscripten_fs import EBADF, EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
 from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
+from .image import PagedImage
 from .wasm import ModuleCache, make_engine
 
-FORMATS = ("wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3")
-UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten", "wasm32-unknown-emscripten4",
+FORMATS = ("wasm32-unknown-emscripten2",)
+# emscripten3's glue in ao-loader is not emscripten2's (see docs/emscripten.md): refused until it has its own profile
+UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten", "wasm32-unknown-emscripten3", "wasm32-unknown-emscripten4",
                        "wasm64-unknown-emscripten-draft_2024_02_15", "wasm32-unknown-emscripten-metering",
                        "wasm64-unknown-emscripten-draft_2024_10_16-metering")
 PAGE = 65536
@@ -152,13 +157,15 @@ class EmscriptenRuntime:
     formats = FORMATS
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, *, program: str = DEFAULT_PROGRAM,
-                 args: tuple[str, ...] = (), engine: wasmtime.Engine | None = None, checkpoint_ratio: float = 16.0):
+                 args: tuple[str, ...] = (), engine: wasmtime.Engine | None = None, checkpoint_ratio: float = 16.0,
+                 dirty_tracking: bool = True):
         self.engine = engine or make_emscripten_engine()
         self._cache = ModuleCache(self.engine, cache_dir)
         self._inspected: dict[str, EmModule] = {}
         self.program = program
         self.args = tuple(args)
         self.checkpoint_ratio = checkpoint_ratio
+        self.dirty_tracking = dirty_tracking          # see dirty.py; off or unsupported: full copies
         self._helper = wasmtime.Module(self.engine, _HELPER_WAT.read_text())
 
     def compile(self, module: bytes) -> EmModule:
@@ -173,7 +180,7 @@ class EmscriptenRuntime:
             hit = self._inspected[sha] = _inspect(sha, self._cache._load(sha, module))
         return hit
 
-    def instantiate(self, module: bytes, limits: Limits = Limits(), *, image: bytes | None = None,
+    def instantiate(self, module: bytes, limits: Limits = Limits(), *, image: "bytes | PagedImage | None" = None,
                     format: str | None = None) -> "EmscriptenInstance":
         if format is not None and format not in FORMATS:
             if format in UNSUPPORTED_FORMATS:
@@ -234,6 +241,8 @@ class EmscriptenInstance:
         self._define_imports()
         self._broken: str | None = None
         self._snap_cost = 20e-6
+        self._tracker = DirtyTracker.open() if runtime.dirty_tracking else None
+        self._base_valid = False        # memory == _base + the writes since (tracked, or of _log's messages)
         self._incarnate()
         self._checkpoint()
 
@@ -261,18 +270,34 @@ class EmscriptenInstance:
         return result
 
     def snapshot(self) -> bytes:
+        image = self.snapshot_image()
+        if image._bytes is None and image is self._base and self._base_valid:
+            m = self._mem()                    # the memory is the image right now: one contiguous copy
+            if m.size == len(image):
+                image._bytes = ctypes.string_at(m.base, m.size)
+        return bytes(image)
+
+    def snapshot_image(self) -> PagedImage:
+        """The whole linear memory as an immutable PagedImage: with dirty tracking, made from the last
+        one plus the pages written since (both share the rest); `bytes(image)` is snapshot()."""
         if self._broken:
             raise VMError(f"instance unusable: {self._broken}")
         if self._log:
             self._checkpoint()
         return self._base
 
-    def restore(self, image: bytes) -> None:
+    def restore(self, image: "bytes | PagedImage") -> None:
         """Write `image` into memory, as the loader does with a Memory argument: in place when the
-        instance is at rest and the sizes fit, else into a fresh instance grown like the glue grows it."""
-        if image is self._base and not self._log and not self._broken:
+        instance is at rest and the sizes fit, else into a fresh instance grown like the glue grows it.
+        A PagedImage related to the memory's (e.g. the last snapshot_image()) costs only the pages that
+        differ; the image this instance holds already costs nothing."""
+        base = self._base
+        if (image is base or image is base._bytes) and not self._log and not self._broken:
             return                             # the instance already holds exactly this image
-        image = bytes(image)
+        if not isinstance(image, PagedImage):
+            if not isinstance(image, (bytes, bytearray, memoryview)):
+                raise VMError(f"image must be bytes or a PagedImage, not {type(image).__name__}")
+            image = bytes(image)
         if len(image) % PAGE or len(image) < self.compiled.min_pages * PAGE:
             raise VMError(f"image of {len(image)} bytes does not fit this module (whole 64 KiB pages, at least "
                           f"{self.compiled.min_pages} of them)")
@@ -281,6 +306,8 @@ class EmscriptenInstance:
         try:
             if self._broken or self._mem().size > len(image):
                 self._incarnate()
+            elif self._log:
+                self._checkpoint()             # memory == _base again, so only differing pages are written
             self._load(image)
         except (VMError, wasmtime.WasmtimeError) as exc:
             self._broken = f"restore failed: {exc}"
@@ -299,6 +326,7 @@ class EmscriptenInstance:
     # -- incarnations ----------------------------------------------------------------------------------
     def _incarnate(self) -> None:
         """A fresh instance, initialised as the glue does (stack cookie, ctors, main, fflush)."""
+        self._base_valid = False
         store = wasmtime.Store(self.rt.engine)
         store.set_limits(memory_size=self.limits.memory)
         self._host = _HostState()
@@ -381,7 +409,19 @@ class EmscriptenInstance:
     def _checkpoint(self) -> None:
         t0 = time.perf_counter()
         m = self._mem()
-        self._base = ctypes.string_at(m.base, m.size)
+        tracker = self._tracker
+        runs = tracker.take(m.base, m.size) if tracker is not None and self._base_valid else None
+        if runs is not None:
+            self._base = self._base.updated(m.base, m.size, runs)
+        elif tracker is not None:
+            try:
+                tracker.watch(m.base, m.size)  # before reading: a write after this is seen next time
+            except OSError:
+                self._tracker = None
+            self._base = PagedImage.from_memory(m.base, m.size)
+        else:
+            self._base = PagedImage(data=ctypes.string_at(m.base, m.size))
+        self._base_valid = True
         fs, prev = self._host.fs, getattr(self, "_base_host", None)
         if prev is not None and self._base_fs_key == (id(fs), fs.gen):
             fs_copy = prev.fs                  # unchanged since the last checkpoint: share the copy
@@ -415,14 +455,38 @@ class EmscriptenInstance:
             self._broken = str(exc)
             raise
 
-    def _load(self, image: bytes) -> None:
-        """Copy an image into memory, growing it first the way the glue's resizeHeap does."""
-        if self._mem().size < len(image) and not self._resize_heap(len(image)):
+    def _load(self, image: "bytes | PagedImage") -> None:
+        """Copy an image into memory, growing it first the way the glue's resizeHeap does. With dirty
+        tracking and a PagedImage, only the pages that differ from what the memory holds are written,
+        and the image becomes the base as it is (no copy)."""
+        known = self._base if self._base_valid and not self._log else None
+        before = self._mem().size
+        if before < len(image) and not self._resize_heap(len(image)):
             raise LimitError(f"cannot grow memory to {len(image)} bytes (Memory-Limit {self.limits.memory})")
         m = self._mem()
         if m.size < len(image):
             raise LimitError(f"cannot grow memory to {len(image)} bytes")
-        ctypes.memmove(m.base, image, len(image))
+        tracker = self._tracker
+        # the memory will be exactly the image plus zero pages when it had to grow to hold it
+        exact = m.size == len(image) or before < len(image)
+        if isinstance(image, PagedImage) and tracker is not None and exact:
+            try:
+                if known is None:
+                    tracker.watch(m.base, m.size)
+                image.write_into(m.base, known)
+                if tracker.take(m.base, m.size) is not None:     # our own writes: not news
+                    self._base = image.padded(m.size)
+                    self._base_valid = True
+                    return
+            except OSError:
+                self._tracker = None
+            self._base_valid = False
+            return
+        if isinstance(image, PagedImage):
+            image.write_into(m.base)
+        else:
+            ctypes.memmove(m.base, image, len(image))
+        self._base_valid = False
 
     # -- one message ------------------------------------------------------------------------------------
     def _run(self, ms: str, es: str) -> tuple[bool, Result]:

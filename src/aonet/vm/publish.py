@@ -5,6 +5,7 @@ what the module actually is (so a CU can later spawn it), guessed from its impor
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +13,7 @@ from typing import Sequence
 from ..protocol import build_module
 
 WASI_FORMATS = ("wasm32-wasi-ao1", "wasm64-wasi-ao1")
-EMSCRIPTEN_FORMATS = ("wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3")
+EMSCRIPTEN_FORMATS = ("wasm32-unknown-emscripten2",)          # what aonet runs (vm/emscripten.py)
 AO_FORMATS = ("wasm32-unknown-emscripten", "wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3",
               "wasm32-unknown-emscripten4", "wasm64-unknown-emscripten-draft_2024_02_15",
               "wasm32-unknown-emscripten-metering", "wasm64-unknown-emscripten-draft_2024_10_16-metering")
@@ -40,8 +41,13 @@ def _config():
     return cfg
 
 
-def detect_format(wasm: bytes) -> str:
-    """The Module-Format a module's imports and exports say it is."""
+def detect_format(wasm: bytes | bytearray | memoryview) -> str:
+    """The Module-Format a module's imports and exports say it is (cached: reading them compiles it)."""
+    return _detect_format(bytes(wasm))
+
+
+@functools.lru_cache(maxsize=8)
+def _detect_format(wasm: bytes) -> str:
     import wasmtime
     module = _imports_exports(wasm)
     exports = {e.name: e.type for e in module.exports}
