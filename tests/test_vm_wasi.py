@@ -1,6 +1,8 @@
 """aonet.vm.wasi: what a module sees of the world comes from the message, and files are read only."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from aonet.vm import Limits, VMError
@@ -46,6 +48,24 @@ def test_random_is_seeded_from_the_message(probe, runtime, wasm_modules):
 def _encoded(m, e):
     from aonet.vm.wasm import _encode
     return _encode(m), _encode(e)
+
+
+def test_env_changed_in_place_is_seen(probe):
+    # The instance remembers the env's bytes for the same env object; a change inside it must still count.
+    env = copy.deepcopy(ENV)
+    first = out_env(probe, "Random", env)
+    assert out_env(probe, "Random", env) == first
+    env["Process"]["Id"] = "changed"
+    assert out_env(probe, "Random", env) == RandomStream(random_seed(*_encoded(msg("Random"), env))).read(16).hex()
+    assert out_env(probe, "Random", env) != first
+    env["Process"]["Id"] = ENV["Process"]["Id"]
+    assert out_env(probe, "Random", env) == first == out_env(probe, "Random", copy.deepcopy(ENV))
+
+
+def out_env(inst, action, env) -> str:
+    r = inst.handle(msg(action), env)
+    assert r.error is None, r.error
+    return r.output
 
 
 def test_random_stream_is_a_sha256_counter():

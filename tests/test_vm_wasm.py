@@ -164,6 +164,12 @@ def test_checkpoint_every_message(wasm_modules):
         inst.handle(msg("Increment"), ENV)
     inst.handle(msg("Trap"), ENV)
     assert inst.stats["replayed"] == 0 and count(inst) == 5
+    # the runtime's own checkpoints live in a reusable buffer; snapshot() still hands out bytes
+    image = inst.snapshot()
+    assert type(image) is bytes and memory_hash(image) == inst.memory_hash() and inst.snapshot() is image
+    inst.handle(msg("Increment"), ENV)
+    assert rt.instantiate(wasm_modules["counter"], LIMITS, image=image).handle(msg("Get"), ENV).output == {"count": 5}
+    assert count(inst) == 6
 
 
 def test_unserializable_message_is_an_error_not_a_crash(runtime, wasm_modules):
@@ -174,6 +180,45 @@ def test_unserializable_message_is_an_error_not_a_crash(runtime, wasm_modules):
     assert "not JSON-serializable" in r.error
     r = inst.handle({"x": float("nan")}, ENV)
     assert r.error and inst.memory_hash() == before and count(inst) == 1
+
+
+def test_failed_encoding_leaves_the_encoder_clean(runtime, wasm_modules):
+    inst = runtime.instantiate(wasm_modules["counter"], LIMITS)
+    loop: dict = {"Tags": []}
+    loop["self"] = loop
+    assert "not JSON-serializable" in inst.handle(loop, ENV).error           # circular
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert "not JSON-serializable" in inst.handle({"Tags": [], "Data": deep}, ENV).error   # too deep
+    m = msg("Increment")
+    m["x"] = object()
+    assert "not JSON-serializable" in inst.handle(m, ENV).error
+    del m["x"]                          # the same dict, now fine: no stale circular-check marker for it
+    assert inst.handle(m, ENV).output == {"count": 1}
+    shared = {"name": "Note", "value": "same object twice is not a cycle"}
+    m = msg("Increment")
+    m["Tags"] += [shared, shared]
+    assert inst.handle(m, ENV).output == {"count": 2}
+
+
+def test_memory_growth_during_a_message(runtime, wasm_modules):
+    inst = runtime.instantiate(wasm_modules["outbox"], LIMITS)
+    size = inst.memory_size()
+    r = inst.handle(msg("Send", data="héllo", To="t", Pad="x" * size), ENV)    # malloc grows memory
+    assert r.error is None and r.messages[0]["Data"] == "héllo"
+    assert inst.memory_size() > size
+    r = inst.handle(msg("Send", data="small", To="t"), ENV)
+    assert r.messages[0]["Data"] == "small"
+
+
+def test_answer_too_deep_for_json_is_an_error(runtime):
+    deep = "[" * 30_000 + "]" * 30_000                     # fits the one page of memory
+    wat = (f'(module {_ABI} (data (i32.const 1024) "{deep}\\00") '
+           '(func (export "handle") (param i32 i32) (result i32) (i32.const 1024)))')
+    inst = runtime.instantiate(wat.encode(), LIMITS)
+    r = inst.handle({}, {})
+    assert "module returned invalid JSON" in r.error and "recursion" in r.error
 
 
 # -- snapshots and determinism ------------------------------------------------------------------
@@ -305,6 +350,14 @@ def test_result_pointer_and_shape_checks(runtime):
     inst = runtime.instantiate(module("(i32.const 16)", '{}\\00'), LIMITS)
     r = inst.handle({}, {})
     assert r.error is None and r.output == "" and r.messages == []
+    # the last byte of memory is not NUL: the string must still be found, and not be read past the end
+    tail = f'{_ABI} (data (i32.const 65532) "{{}}  ") (data (i32.const 16) "{{\\"Output\\":7}}\\00")'
+    inst = runtime.instantiate(f'(module {tail} (func (export "handle") (param i32 i32) (result i32) '
+                               f'(i32.const 65532)))'.encode(), LIMITS)
+    assert "no NUL-terminated string" in inst.handle({}, {}).error
+    inst = runtime.instantiate(f'(module {tail} (func (export "handle") (param i32 i32) (result i32) '
+                               f'(i32.const 16)))'.encode(), LIMITS)
+    assert inst.handle({}, {}).output == 7
 
 
 def test_unknown_wasi_function_answers_enosys(runtime):

@@ -1,7 +1,9 @@
 """Fast calls across the wasmtime boundary, through its C API (raw values, no type checks per call).
 
 Why: `wasmtime.Func.__call__` spends ~15 µs per call converting and checking values; the unchecked C
-entry point costs ~1 µs. A message needs five calls, so this is most of the host's overhead.
+entry point costs well under 1 µs when called through our own ctypes prototypes (`restype` c_void_p
+and every argument a prebuilt ctypes object, so no result object and no conversion is made per call).
+A message needs five calls, so this is most of the host's overhead.
 This file is the only place that touches wasmtime-py internals (`_bindings`, `_func`); it is pinned
 to wasmtime==50.0.1 (pyproject.toml). Types are checked once, when the instance is built.
 """
@@ -16,15 +18,29 @@ from wasmtime import _bindings as _B
 
 ValRaw = _B.wasmtime_val_raw
 _TrapPtr = ctypes.POINTER(_B.wasm_trap_t)
-_call_unchecked = _B._wasmtime_func_call_unchecked
+_ErrPtr = ctypes.POINTER(_B.wasmtime_error_t)
 _caller_context = _B._wasmtime_caller_context
-_memory_data = _B._wasmtime_memory_data
-_memory_data_size = _B._wasmtime_memory_data_size
 _trap_new = _B._wasmtime_trap_new
 _define_unchecked = _B._wasmtime_linker_define_func_unchecked
 _CALLBACK = _B.wasmtime_func_unchecked_callback_t
 _FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _no_finalizer = _FINALIZER(lambda _env: None)
+
+
+def _raw(name: str, argtypes, restype=ctypes.c_void_p):
+    """A private prototype of a C API function (dll[...] makes a new one, so wasmtime-py's are untouched)."""
+    fn = _B.dll[name]
+    fn.argtypes = argtypes
+    fn.restype = restype
+    return fn
+
+
+# argtypes None: every argument is passed as a prebuilt ctypes object (pointer, byref, array, c_size_t).
+_call_raw = _raw("wasmtime_func_call_unchecked", None)
+_data_raw = _raw("wasmtime_memory_data", None)
+_size_raw = _raw("wasmtime_memory_data_size", None, ctypes.c_size_t)
+_get_fuel_raw = _raw("wasmtime_context_get_fuel", None)
+_set_fuel_raw = _raw("wasmtime_context_set_fuel", None)
 
 I32, I64 = "i32", "i64"
 _MASK32 = 0xFFFFFFFF
@@ -35,45 +51,96 @@ def val_kinds(types: Sequence[wasmtime.ValType]) -> tuple[str, ...]:
     return tuple(str(t) for t in types)
 
 
+def _raise_error(err: int) -> None:
+    take_pending_host_exception()
+    raise WasmtimeError._from_ptr(ctypes.cast(err, _ErrPtr))
+
+
+def raw_call(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
+             results: Sequence[str]) -> Callable[..., "int | None"]:
+    """A function calling `func` with Python ints (unsigned results), specialised for its signature.
+
+    Everything the C call needs is built here once (argument cells, length, trap slot), so a call
+    allocates nothing but the result int. Raises wasmtime.Trap / WasmtimeError like Func.__call__.
+    """
+    if any(k not in (I32, I64) for k in (*params, *results)) or len(results) > 1:
+        raise TypeError("only i32/i64 parameters and at most one result are supported")
+    ctx = store._context()
+    fn = ctypes.byref(func._func)
+    n = max(len(params), len(results), 1)
+    vals = (ValRaw * n)()
+    cells = [vals[i] for i in range(n)]
+    n_arg = ctypes.c_size_t(n)
+    trap = _TrapPtr()
+    trap_ref = ctypes.byref(trap)
+    keep = (func, vals)                   # the Func (and so its raw struct) and the buffer stay alive
+    kinds = tuple(params)
+    res = results[0] if results else None
+
+    def check(err) -> None:
+        if err:
+            _raise_error(err)
+        # a trap: hand its pointer to a Trap object and clear our slot for the next call
+        owned = _TrapPtr(trap.contents)
+        ctypes.memset(ctypes.addressof(trap), 0, ctypes.sizeof(trap))
+        raise Trap._from_ptr(owned)
+
+    c0 = cells[0]
+    if kinds == (I32,) and res == I32:            # malloc
+        def call(a, _keep=keep):
+            c0.i32 = a if a < 0x80000000 else a - 0x100000000
+            err = _call_raw(ctx, fn, vals, n_arg, trap_ref)
+            if err or trap:
+                check(err)
+            return c0.i32 & _MASK32
+    elif kinds == (I32,) and res is None:         # free
+        def call(a, _keep=keep):
+            c0.i32 = a if a < 0x80000000 else a - 0x100000000
+            err = _call_raw(ctx, fn, vals, n_arg, trap_ref)
+            if err or trap:
+                check(err)
+    elif kinds == (I32, I32) and res == I32:      # handle
+        c1 = cells[1]
+
+        def call(a, b, _keep=keep):
+            c0.i32 = a if a < 0x80000000 else a - 0x100000000
+            c1.i32 = b if b < 0x80000000 else b - 0x100000000
+            err = _call_raw(ctx, fn, vals, n_arg, trap_ref)
+            if err or trap:
+                check(err)
+            return c0.i32 & _MASK32
+    else:                                         # anything else (wasm64, _initialize, emscripten's)
+        plan = tuple((cells[i], k == I32) for i, k in enumerate(kinds))
+
+        def call(*args, _keep=keep):
+            if len(args) != len(plan):
+                raise TypeError(f"expected {len(plan)} arguments, got {len(args)}")
+            for (cell, is32), a in zip(plan, args):
+                if is32:
+                    cell.i32 = a if a < 0x80000000 else a - 0x100000000
+                else:
+                    cell.i64 = a if a < 0x8000000000000000 else a - 0x10000000000000000
+            err = _call_raw(ctx, fn, vals, n_arg, trap_ref)
+            if err or trap:
+                check(err)
+            if res is None:
+                return None
+            return (c0.i32 & _MASK32) if res == I32 else (c0.i64 & _MASK64)
+    return call
+
+
 class RawFunc:
     """One exported function of one store, callable with Python ints (unsigned results).
 
-    Holds its argument buffer and trap slot, so a call allocates nothing but the result int.
+    `call` is the specialised function itself (use it in hot loops: one Python call less).
     """
-    __slots__ = ("_ctx", "_fn", "_vals", "_n", "_trap", "_params", "_result", "_func")
+    __slots__ = ("call",)
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str], results: Sequence[str]):
-        if any(k not in (I32, I64) for k in (*params, *results)) or len(results) > 1:
-            raise TypeError("only i32/i64 parameters and at most one result are supported")
-        self._func = func                      # keep the Func (and so its raw struct) alive
-        self._ctx = store._context()
-        self._fn = ctypes.byref(func._func)
-        self._n = max(len(params), len(results), 1)
-        self._vals = (ValRaw * self._n)()
-        self._trap = _TrapPtr()
-        self._params = tuple(params)
-        self._result = results[0] if results else None
+        self.call = raw_call(store, func, params, results)
 
     def __call__(self, *args: int) -> int | None:
-        vals = self._vals
-        for i, kind in enumerate(self._params):
-            if kind == I32:
-                vals[i].i32 = args[i] if args[i] < 0x80000000 else args[i] - 0x100000000
-            else:
-                vals[i].i64 = args[i] if args[i] < 0x8000000000000000 else args[i] - 0x10000000000000000
-        err = _call_unchecked(self._ctx, self._fn, vals, self._n, ctypes.byref(self._trap))
-        if err:
-            take_pending_host_exception()
-            raise WasmtimeError._from_ptr(err)
-        if self._trap:
-            trap = Trap._from_ptr(self._trap)
-            self._trap = _TrapPtr()
-            raise trap
-        if self._result is None:
-            return None
-        if self._result == I32:
-            return vals[0].i32 & _MASK32
-        return vals[0].i64 & _MASK64
+        return self.call(*args)
 
 
 def take_pending_host_exception() -> None:
@@ -93,27 +160,66 @@ class MemoryAccess:
 
 def memory_view(ctx, memref, view: MemoryAccess) -> MemoryAccess:
     """Point `view` at the memory's current data (it can move when the memory grows)."""
-    ptr = _memory_data(ctx, memref)
-    view.base = ctypes.cast(ptr, ctypes.c_void_p).value or 0
-    view.size = _memory_data_size(ctx, memref)
+    view.base = _data_raw(ctx, memref) or 0
+    view.size = _size_raw(ctx, memref)
     return view
+
+
+def memory_size(ctx, memref) -> int:
+    """The memory's current length in bytes (its data moves only when this changes: on growth)."""
+    return _size_raw(ctx, memref)
+
+
+def memory_base(ctx, memref) -> int:
+    return _data_raw(ctx, memref) or 0
 
 
 def caller_context(caller):
     return _caller_context(caller)
 
 
-_get_fuel = _B._wasmtime_context_get_fuel
-_set_fuel = _B._wasmtime_context_set_fuel
+def set_fuel(ctx, fuel: int) -> None:
+    err = _set_fuel_raw(ctx, ctypes.c_uint64(fuel))
+    if err:
+        _raise_error(err)
+
+
+def get_fuel(ctx) -> int:
+    fuel = ctypes.c_uint64()
+    err = _get_fuel_raw(ctx, ctypes.byref(fuel))
+    if err:
+        _raise_error(err)
+    return fuel.value
+
+
+def fuel_gauge(ctx) -> tuple[Callable[[int], None], Callable[[], int]]:
+    """(set, get) of the fuel of the store behind `ctx`, with their C arguments built once."""
+    cell = ctypes.c_uint64()
+    ref = ctypes.byref(cell)
+
+    def set_(fuel: int) -> None:
+        cell.value = fuel
+        err = _set_fuel_raw(ctx, cell)
+        if err:
+            _raise_error(err)
+
+    def get() -> int:
+        err = _get_fuel_raw(ctx, ref)
+        if err:
+            _raise_error(err)
+        return cell.value
+    return set_, get
 
 
 def take_fuel(ctx, amount: int) -> bool:
     """Consume `amount` fuel in the store behind `ctx`; False (and fuel 0) when there is not enough."""
     fuel = ctypes.c_uint64()
-    if _get_fuel(ctx, ctypes.byref(fuel)):
+    err = _get_fuel_raw(ctx, ctypes.byref(fuel))
+    if err:
+        _B.wasmtime_error_delete(ctypes.cast(err, _ErrPtr))
         return True                       # fuel metering off: nothing to charge
     left = fuel.value - amount
-    _set_fuel(ctx, max(left, 0))
+    _set_fuel_raw(ctx, ctypes.c_uint64(max(left, 0)))
     return left >= 0
 
 

@@ -44,6 +44,7 @@ CLOCK_RESOLUTION_NS = 1_000_000          # the message Timestamp has millisecond
 STDOUT_CAP = 1 << 20                      # captured bytes kept per message (the rest is dropped)
 HOST_CALL_FUEL = 100                      # fuel per WASI call, plus 1 per byte it moves
 _MAX_NS = (1 << 64) - 1
+_MAX_MS = _MAX_NS // 1_000_000
 _MAX_PATH = 4096
 
 
@@ -154,6 +155,7 @@ class WasiHost:
         self.stdout = bytearray()
         self.timestamp_ns = 0
         self._seed_parts: tuple[bytes, bytes] = (b"", b"")
+        self._seed_terminated = False
         self._random: RandomStream | None = None
         self.error: BaseException | None = None     # why the last host call trapped
         self.memref = None                          # byref(the instance's wasmtime_memory_t)
@@ -161,19 +163,32 @@ class WasiHost:
         self.cost = 0                               # fuel the current WASI call has run up
 
     # -- per message ------------------------------------------------------------------------
-    def begin(self, timestamp_ms: int, msg: bytes, env: bytes) -> None:
-        """Reset the host for one message: close files, clear output, set clock and random seed."""
-        if len(self.fds) != 4 or any(f.pos for f in self.fds.values()):
+    def begin(self, timestamp_ms: int, msg: bytes, env: bytes, *, terminated: bool = False) -> None:
+        """Reset the host for one message: close files, clear output, set clock and random seed.
+
+        `msg` and `env` are the exact bytes passed to handle; `terminated`: each still ends with the
+        NUL the host wrote after it (not part of the seed)."""
+        if len(self.fds) != 4:
+            # Only path_open adds fds (closing one removes it); nothing changes the four base entries
+            # (stdio and the preopen: seek/read on them is refused, so their pos stays 0).
             self.fds = _stdio()
-        self.stdout.clear()
-        self.timestamp_ns = min(max(0, int(timestamp_ms)) * 1_000_000, _MAX_NS)
+        if self.stdout:
+            self.stdout.clear()
+        if type(timestamp_ms) is int and 0 <= timestamp_ms <= _MAX_MS:
+            self.timestamp_ns = timestamp_ms * 1_000_000
+        else:
+            self.timestamp_ns = min(max(0, int(timestamp_ms)) * 1_000_000, _MAX_NS)
         self._seed_parts = (msg, env)
+        self._seed_terminated = terminated
         self._random = None
         self.error = None
 
     def random(self, n: int) -> bytes:
         if self._random is None:   # seeded lazily: most messages never ask
-            self._random = RandomStream(random_seed(*self._seed_parts))
+            msg, env = self._seed_parts
+            if self._seed_terminated:
+                msg, env = msg[:-1], env[:-1]
+            self._random = RandomStream(random_seed(msg, env))
         return self._random.read(n)
 
     # -- memory -------------------------------------------------------------------------------
