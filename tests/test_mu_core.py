@@ -119,3 +119,15 @@ def test_queue_monitors_persist(tmp_path):
     q = TaskQueue(tmp_path / "q.sqlite")
     assert q.monitors() == {"P": "c1"}
     assert q.remove_monitor("P") and q.monitors() == {}
+
+
+def test_queue_ready_skips_in_flight_keys_and_busy_targets(tmp_path):
+    q = TaskQueue(tmp_path / "q.sqlite")
+    q.add([NewTask(f"x{i}", "message", {"n": i}, target="X") for i in range(3)]
+          + [NewTask("y0", "message", {}, target="Y"), NewTask("free", "result", {})])
+    assert [t.key for t in q.ready()] == ["x0", "x1", "x2", "y0", "free"]
+    assert [t.key for t in q.ready(skip=["x0", "free"])] == ["x1", "x2", "y0"]
+    assert [t.key for t in q.ready(skip_targets=["X"])] == ["y0", "free"]
+    assert [t.key for t in q.ready(skip_targets=["X", "free"], limit=5)] == ["y0"]   # no target: its key
+    assert [t.key for t in q.ready(skip=["x0"], skip_targets=["Y"], limit=2)] == ["x1", "x2"]
+    q.close()

@@ -14,6 +14,14 @@ Ports: the units take consecutive ports from `port` (default 4000): gateway 4000
 MU 4002, CU 4003. `port=0` picks free ports. A restart with the same directory keeps every process,
 message, queued task and monitor.
 
+Durability: the devnet's log runs SQLite WAL with synchronous=NORMAL by default: an acknowledged
+message survives a crash or kill of the process, not a power loss (`synchronous="FULL"` fsyncs every
+group commit; the standalone SU, `python -m aonet.su`, keeps FULL). docs/devnet.md says why.
+
+Units in one process call each other directly (aonet.links): the MU pushes to the SU's service and
+pulls results from the CU's service, the CU reads the SU's store, and the SU tells the CU of each new
+slot. Every HTTP route still serves clients and units elsewhere; `links=False` sends it all over HTTP.
+
 Use from code:
 
     devnet = await start_devnet(NodeConfig(data_dir=tmp, port=0))   # inside an event loop
@@ -49,6 +57,8 @@ log = logging.getLogger("aonet.node")
 
 UNITS = ("gateway", "su", "mu", "cu")          # port order: first port + index
 DEFAULT_PORT = 4000
+# WAL + NORMAL: an acknowledged write survives a process crash or kill, not a power loss (docs/devnet.md)
+DEVNET_SYNCHRONOUS = "NORMAL"
 
 
 # ---- built-in modules: one line per runtime ---------------------------------------------------------
@@ -102,7 +112,9 @@ class NodeConfig:
     monitor_interval: float = 10.0      # MU cron poll period (s)
     mu_concurrency: int = 32
     cu_workers: int = 0                 # CU evaluation worker processes (0: a thread of this process)
-    synchronous: str = "FULL"           # SQLite durability of the log (FULL: fsync per group commit)
+    synchronous: str = DEVNET_SYNCHRONOUS   # SQLite durability of the log (FULL: fsync per group commit)
+    links: bool = True                  # units in this process call each other directly (aonet.links)
+    uvloop: bool = True                 # run on uvloop when installed (start_background, aonet up)
     block_interval_ms: int = DEFAULT_INTERVAL_MS
     mu_wallet_kind: str = "arweave"
     su_wallet_kind: str = "ed25519"
@@ -156,6 +168,24 @@ class Devnet:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
+def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
+    """uvloop when installed (every HTTP request between units costs less on it), else asyncio's."""
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run_async(coro, use_uvloop: bool = True):
+    """`asyncio.run` on `new_event_loop`."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
+        return runner.run(coro)
+
+
 def unit_wallet(data_dir: Path, unit: str, kind: str = "arweave") -> Wallet:
     """The unit's key, created on first start (data_dir/wallets/<unit>.json)."""
     path = data_dir / "wallets" / f"{unit}.json"
@@ -266,13 +296,20 @@ class _Server:
 
 
 # ---- unit apps -------------------------------------------------------------------------------------
-def _cu_app(cfg: NodeConfig, urls: dict[str, str], store, clock: BlockClock):
+def _cu_app(cfg: NodeConfig, urls: dict[str, str], store, clock: BlockClock, su_service=None):
+    """The CU's app; with `su_service` (an SU in this process) it reads the schedule in-process."""
     from .cu.app import create_cu_app
-    from .cu.sources import StoreModuleSource
+    from .cu.service import ComputeUnit
+    from .cu.sources import GatewayModuleSource, StoreModuleSource
     wallet = unit_wallet(cfg.path, "cu", "ed25519")
-    modules = StoreModuleSource(store) if store is not None else None
-    return create_cu_app(data_dir=str(cfg.path / "cu"), su_url=urls["su"], wallet=wallet, modules=modules,
-                         gateway_url=urls["gateway"], workers=cfg.cu_workers)
+    modules = StoreModuleSource(store) if store is not None else GatewayModuleSource(urls["gateway"])
+    su_client = None
+    if su_service is not None:
+        from .links import LocalSUClient
+        su_client = LocalSUClient(su_service, urls["su"])
+    cu = ComputeUnit(data_dir=str(cfg.path / "cu"), su_url=urls["su"], modules=modules, wallet=wallet,
+                     workers=cfg.cu_workers, su_client=su_client)
+    return create_cu_app(cu=cu)
 
 
 # ---- in-process devnet -----------------------------------------------------------------------------
@@ -294,6 +331,7 @@ async def start_devnet(config: NodeConfig | None = None, **overrides) -> Devnet:
     su_wallet = unit_wallet(data_dir, "su", cfg.su_wallet_kind)
     mu_wallet = unit_wallet(data_dir, "mu", cfg.mu_wallet_kind)
     modules: dict[str, str] = {}
+    su_service = cu = None          # the units' service objects, when they run here
 
     async def stop() -> None:
         for s in reversed(servers):
@@ -318,14 +356,25 @@ async def start_devnet(config: NodeConfig | None = None, **overrides) -> Devnet:
             app = create_su_app(store, su_wallet, url=urls["su"], block_clock=clock, close_store=False)
             servers.append(_Server(app, _bind(cfg.host, ports["su"]), cfg.log_level))
             await servers[-1].start()
+            su_service = app.state.service           # set by the app's start-up
         if "cu" in cfg.units:
-            servers.append(_Server(_cu_app(cfg, urls, store, clock), _bind(cfg.host, ports["cu"]), cfg.log_level))
+            app = _cu_app(cfg, urls, store, clock, su_service if cfg.links else None)
+            servers.append(_Server(app, _bind(cfg.host, ports["cu"]), cfg.log_level))
             await servers[-1].start()
+            cu = app.state.cu
+            if cfg.links and su_service is not None:
+                from .links import tell_cu_of_slots
+                tell_cu_of_slots(su_service, cu)
         if "mu" in cfg.units:
             from .mu import MessengerUnit, create_mu_app
+            local_sus, local_cu = {}, None
+            if cfg.links:
+                from .links import LocalCU, LocalSU   # the MU's pushes and pulls to units in this process
+                local_sus = {urls["su"]: LocalSU(su_service)} if su_service is not None else {}
+                local_cu = LocalCU(cu) if cu is not None else None
             mu = MessengerUnit(mu_wallet, data_dir=data_dir, cu_url=urls["cu"], gateway_url=urls["gateway"],
                                su_urls=(urls["su"],), concurrency=cfg.mu_concurrency,
-                               monitor_interval=cfg.monitor_interval)
+                               monitor_interval=cfg.monitor_interval, local_sus=local_sus, local_cu=local_cu)
             servers.append(_Server(create_mu_app(mu), _bind(cfg.host, ports["mu"]), cfg.log_level))
             await servers[-1].start()
     except BaseException:
@@ -336,6 +385,8 @@ async def start_devnet(config: NodeConfig | None = None, **overrides) -> Devnet:
                     str(default_wallet_path(data_dir)), stop)
     devnet.mu = mu
     devnet.store = store
+    devnet.cu = cu
+    devnet.su_service = su_service
     if cfg.write_config and set(UNITS) <= set(cfg.units):
         _write_config(devnet)
     return devnet
@@ -373,7 +424,9 @@ async def _start_separate(cfg: NodeConfig) -> Devnet:
             for p in procs:
                 p.terminate()
             raise RuntimeError(f"unit {unit} did not start (exit {procs[-1].poll()})")
-        info.update(json.loads(line[5:]))
+        ready = json.loads(line[5:])
+        if ready.get("modules"):                 # only the gateway publishes (later units say {})
+            info["modules"] = ready["modules"]
 
     async def stop() -> None:
         for p in reversed(procs):
@@ -425,12 +478,17 @@ async def run_devnet(config: NodeConfig | None = None, *, out=None) -> None:
 
 # ---- a devnet on its own thread (tests, benchmarks, notebooks) -------------------------------------
 class BackgroundDevnet:
-    """A Devnet whose event loop runs in a daemon thread; `stop()` is synchronous."""
+    """A Devnet whose event loop runs in a daemon thread; `stop()` is synchronous.
+
+    The loop runs one long-lived main task (not `run_forever`): anyio stops its worker threads when
+    the task it takes for the root finishes, and without a root task that was every request's own,
+    so each `to_thread` call (CU evaluation, SQLite reads) started a new thread and a new connection."""
 
     def __init__(self, config: NodeConfig | None = None, **overrides):
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop(replace(config or NodeConfig(), **overrides).uvloop)
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._stopped: asyncio.Event | None = None
         self.devnet: Devnet | None = None
         self._thread = threading.Thread(target=self._run, args=(config, overrides), daemon=True,
                                         name="aonet-devnet")
@@ -442,13 +500,20 @@ class BackgroundDevnet:
     def _run(self, config, overrides) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self.devnet = self._loop.run_until_complete(start_devnet(config, **overrides))
+            self._loop.run_until_complete(self._main(config, overrides))
+        finally:
+            self._ready.set()
+
+    async def _main(self, config, overrides) -> None:
+        self._stopped = asyncio.Event()
+        try:
+            self.devnet = await start_devnet(config, **overrides)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             self._error = exc
-            self._ready.set()
             return
-        self._ready.set()
-        self._loop.run_forever()
+        finally:
+            self._ready.set()
+        await self._stopped.wait()
 
     def call(self, coro, timeout: float | None = None):
         """Run a coroutine on the devnet's loop and wait for its result."""
@@ -459,7 +524,7 @@ class BackgroundDevnet:
             return
         self.call(self.devnet.stop(), timeout=60)
         self.devnet = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop.call_soon_threadsafe(self._stopped.set)
         self._thread.join(10)
 
     def __getattr__(self, name):
@@ -474,7 +539,7 @@ def start_background(config: NodeConfig | None = None, **overrides) -> Backgroun
 
 # ---- command line ----------------------------------------------------------------------------------
 def cli_up(args: argparse.Namespace, data_dir: str | os.PathLike | None = None) -> int:
-    """Entry point for `aonet up` (args: host, port, separate, fresh, modules)."""
+    """Entry point for `aonet up` (args: host, port, separate, fresh, modules, optionally synchronous)."""
     names = getattr(args, "modules", None)
     modules = tuple(m.strip() for m in names.split(",") if m.strip()) if names is not None else None
     unknown = [m for m in modules or () if m not in MODULE_REGISTRY]
@@ -485,10 +550,10 @@ def cli_up(args: argparse.Namespace, data_dir: str | os.PathLike | None = None) 
                      host=getattr(args, "host", None) or "127.0.0.1",
                      port=DEFAULT_PORT if getattr(args, "port", None) is None else args.port,
                      separate=bool(getattr(args, "separate", False)), fresh=bool(getattr(args, "fresh", False)),
-                     modules=modules)
+                     modules=modules, synchronous=getattr(args, "synchronous", None) or DEVNET_SYNCHRONOUS)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        asyncio.run(run_devnet(cfg))
+        run_async(run_devnet(cfg), cfg.uvloop)
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -507,13 +572,17 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--data-dir", default=str(default_data_dir()))
         sp.add_argument("--host", default="127.0.0.1")
         sp.add_argument("--port", type=int, default=None)
-        sp.add_argument("--synchronous", default="FULL")
+        sp.add_argument("--synchronous", default=DEVNET_SYNCHRONOUS, choices=("NORMAL", "FULL", "EXTRA"),
+                        type=str.upper, help="SQLite durability of the log (FULL: survives power loss too)")
         sp.add_argument("--monitor-interval", type=float, default=10.0)
         sp.add_argument("--block-interval-ms", type=int, default=DEFAULT_INTERVAL_MS)
         sp.add_argument("--modules", default=None, help="comma-separated built-in modules to publish")
         sp.add_argument("--log-level", default="warning")
     up.add_argument("--separate", action="store_true")
     up.add_argument("--fresh", action="store_true")
+    up.add_argument("--no-links", action="store_true", help="units in this process talk HTTP to each other too")
+    up.add_argument("--mu-wallet", choices=("arweave", "ed25519"), default="arweave",
+                    help="key type of a new MU key (Ed25519 signs pushes ~30x faster than RSA-4096)")
     for u in UNITS:
         unit.add_argument(f"--{u}-url")
     a = p.parse_args(argv)
@@ -522,15 +591,16 @@ def main(argv: list[str] | None = None) -> int:
                      modules=tuple(m for m in a.modules.split(",") if m) if a.modules is not None else None,
                      log_level=a.log_level)
     if a.cmd == "up":
-        cfg = replace(cfg, port=DEFAULT_PORT if a.port is None else a.port, separate=a.separate, fresh=a.fresh)
+        cfg = replace(cfg, port=DEFAULT_PORT if a.port is None else a.port, separate=a.separate, fresh=a.fresh,
+                      links=not a.no_links, mu_wallet_kind=a.mu_wallet)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_devnet(cfg))
+            run_async(run_devnet(cfg), cfg.uvloop)
         return 0
     urls = {u: getattr(a, f"{u}_url") for u in UNITS if getattr(a, f"{u}_url")}
     port = a.port if a.port is not None else DEFAULT_PORT + UNITS.index(a.name)
     cfg = replace(cfg, port=0, ports={a.name: port}, urls=urls)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_unit(a.name, cfg))
+        run_async(run_unit(a.name, cfg), cfg.uvloop)
     return 0
 
 

@@ -36,6 +36,7 @@ from .storage import CUStorage
 
 log = logging.getLogger("aonet.cu")
 DB_NAME = "cu.sqlite"
+SLOT_HINTS = 10_000             # (process, message id) -> nonce entries kept from an in-process SU
 
 
 # ---- backends ------------------------------------------------------------------------------------
@@ -254,16 +255,17 @@ class ComputeUnit:
     def __init__(self, *, data_dir: str | os.PathLike, su_url: str, modules: ModuleSource, wallet=None,
                  workers: int = 0, unit_limits: UnitLimits | None = None, engine_options: Mapping | None = None,
                  runtimes: Any = "aonet.cu.engine:default_runtimes", item_source: ModuleSource | None = None,
-                 result_cache_size: int = 10_000):
+                 result_cache_size: int = 10_000, su_client: SUClient | None = None):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.su = SUClient(su_url)
+        self.su = su_client if su_client is not None else SUClient(su_url)
         self.modules = modules
         self.wallet = wallet
         self.unit_limits = unit_limits or UnitLimits()
         self.cfg = EngineConfig(db_path=str(self.data_dir / DB_NAME), su_url=su_url,
                                 items=item_source if item_source is not None else modules,
-                                unit_limits=self.unit_limits, runtimes=runtimes, **dict(engine_options or {}))
+                                unit_limits=self.unit_limits, runtimes=runtimes, su_client=su_client,
+                                **dict(engine_options or {}))
         self.storage = CUStorage(self.cfg.db_path)
         self.workers = workers
         self.backend: InlineBackend | PoolBackend | None = None
@@ -274,6 +276,8 @@ class ComputeUnit:
         self.started_at = time.time()
         self.metrics = {"requests": 0, "evaluations": 0, "errors": 0, "coalesced": 0}
         self.result_cache = ResultLRU(result_cache_size)
+        self._slots: OrderedDict[tuple[str, str], int] = OrderedDict()    # (process, id) -> nonce, told by the SU
+        self._computing: dict[tuple[str, str], asyncio.Future] = {}       # /result work in flight
 
     async def start(self) -> "ComputeUnit":
         if self.backend is None:
@@ -333,9 +337,24 @@ class ComputeUnit:
             self.metrics["evaluations"] += 1
             return await self._engine(pid, "evaluate", target)
 
+    # ---- slots an SU in this OS process tells us of ----------------------------------------
+    def note_slot(self, process_id: str, message_id: str, nonce: int, assignment_id: str | None = None) -> None:
+        """Remember where a message was scheduled, so `/result` needs no SU round trip to find it.
+
+        Called by an SU sharing this OS process right after it commits a slot (aonet.links). Slots
+        never change once committed, so a remembered one is never stale; unknown ones are asked for."""
+        for key in ((process_id, message_id), (process_id, assignment_id)):
+            if key[1]:
+                self._slots[key] = nonce
+        while len(self._slots) > SLOT_HINTS:
+            self._slots.popitem(last=False)
+
     # ---- the API --------------------------------------------------------------------------
     async def result(self, message_id: str, pid: str) -> dict:
-        """`GET /result/{id}?process-id=`: evaluate up to the message and return its result."""
+        """`GET /result/{id}?process-id=`: evaluate up to the message and return its result.
+
+        Concurrent requests for one result (the MU's crank and the client that sent the message)
+        share one computation."""
         key = (pid, message_id)
         found = self.result_cache.get(key)
         if found is not None:
@@ -344,10 +363,20 @@ class ComputeUnit:
         if found is not None:
             self.result_cache.put(key, found)
             return found
-        await self.process(pid)
-        if message_id == pid:
-            nonce = 0
+        work = self._computing.get(key)
+        if work is None:
+            work = self._computing[key] = asyncio.ensure_future(self._compute_result(message_id, pid))
+            work.add_done_callback(lambda w: (self._computing.pop(key, None),
+                                              None if w.cancelled() else w.exception()))
         else:
+            self.metrics["coalesced"] += 1
+        return await asyncio.shield(work)
+
+    async def _compute_result(self, message_id: str, pid: str) -> dict:
+        key = (pid, message_id)
+        await self.process(pid)
+        nonce = 0 if message_id == pid else self._slots.get(key)
+        if nonce is None:
             node = await anyio.to_thread.run_sync(self.su.message, message_id, pid)
             s = map_node(node, pid) if isinstance(node, Mapping) and node.get("assignment") else None
             if s is None:

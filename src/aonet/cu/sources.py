@@ -116,19 +116,17 @@ class SUClient(_Http):
         `PipelinedGet` for why not a thread).
         """
         last = after_nonce
-        pipe = self._pipeline()
+        reader = self._page_reader(process_id)
 
         def send(after: int, size: int = limit) -> None:
-            qs = urlencode(_page_params(process_id, after, to_nonce, None, to_ts, size))
-            pipe.send(f"/{process_id}?{qs}", f"schedule of process {process_id}")
+            reader.send(after, to_nonce, to_ts, size)
 
         try:
             # a small first page: evaluation starts after the SU rendered 64 nodes, not 1000, and the
             # first full page is rendered meanwhile
             send(last, min(limit, FIRST_PAGE) if prefetch else limit)
             while True:
-                status, body = pipe.receive()
-                page = _page_decode(status, body, process_id, self.url)
+                page = reader.receive()
                 fresh = []
                 for e in page["edges"]:
                     node = e.get("node") if isinstance(e, dict) else None
@@ -150,7 +148,11 @@ class SUClient(_Http):
                 if not prefetch:
                     send(last)
         finally:
-            pipe.abandon()          # a page sent but no longer wanted (the caller stopped early)
+            reader.abandon()        # a page sent but no longer wanted (the caller stopped early)
+
+    def _page_reader(self, process_id: str) -> "PageReader":
+        """Where `pages` gets schedule pages from: the SU over HTTP (a subclass may read it in-process)."""
+        return _HttpPageReader(self._pipeline(), process_id, self.url)
 
     def _pipeline(self) -> "PipelinedGet":
         if self._pipe is None:
@@ -164,6 +166,34 @@ class SUClient(_Http):
             return int(obj["timestamp"]), int(obj.get("block_height") or 0)
         except (KeyError, TypeError, ValueError):
             raise UpstreamError("SU /timestamp answered an unexpected shape") from None
+
+
+class PageReader(Protocol):
+    """One schedule page at a time: `send` asks for it, `receive` returns the decoded page."""
+
+    def send(self, after_nonce: int, to_nonce: int | None, to_ts: int | None, limit: int) -> None: ...
+
+    def receive(self) -> dict: ...
+
+    def abandon(self) -> None: ...
+
+
+class _HttpPageReader:
+    """Pages over the SU's `GET /{process}?from-nonce=` on a pipelined keep-alive connection."""
+
+    def __init__(self, pipe: "PipelinedGet", process_id: str, url: str):
+        self.pipe, self.process_id, self.url = pipe, process_id, url
+
+    def send(self, after_nonce: int, to_nonce: int | None, to_ts: int | None, limit: int) -> None:
+        qs = urlencode(_page_params(self.process_id, after_nonce, to_nonce, None, to_ts, limit))
+        self.pipe.send(f"/{self.process_id}?{qs}", f"schedule of process {self.process_id}")
+
+    def receive(self) -> dict:
+        status, body = self.pipe.receive()
+        return _page_decode(status, body, self.process_id, self.url)
+
+    def abandon(self) -> None:
+        self.pipe.abandon()
 
 
 def _node_nonce(node) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
+from typing import Any, Mapping
 
 import httpx
 from starlette.applications import Starlette
@@ -41,7 +42,10 @@ class MessengerUnit:
 
     def __init__(self, wallet, *, data_dir: str | Path, cu_url: str, gateway_url: str, su_urls: tuple[str, ...] = (),
                  concurrency: int = 32, monitor_interval: float = 10.0, retry_base: float = 0.25,
-                 max_retries: int = 10, queue_path: str | Path | None = None):
+                 max_retries: int = 10, queue_path: str | Path | None = None,
+                 local_sus: Mapping[str, Any] | None = None, local_cu: Any = None):
+        """`local_sus` (SU URL -> aonet.links.LocalSU) and `local_cu` (aonet.links.LocalCU): units in
+        this OS process, called directly instead of over HTTP (the node wires them)."""
         self.wallet = wallet
         self.address = wallet.address
         self.cu_url, self.gateway_url = cu_url.rstrip("/"), gateway_url.rstrip("/")
@@ -49,6 +53,7 @@ class MessengerUnit:
         self.queue = TaskQueue(path, retry_base=retry_base, max_retries=max_retries)
         self.su_urls = su_urls
         self.concurrency, self.monitor_interval = concurrency, monitor_interval
+        self.local_sus, self.local_cu = dict(local_sus or {}), local_cu
         self.http: httpx.AsyncClient | None = None
         self.crank: Crank | None = None
         self.monitor: Monitor | None = None
@@ -58,7 +63,8 @@ class MessengerUnit:
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), limits=limits, follow_redirects=False)
         self.locator = Locator(self.http, self.gateway_url, su_urls=self.su_urls)
         self.crank = Crank(self.queue, self.wallet, self.locator, self.http, cu_url=self.cu_url,
-                           gateway_url=self.gateway_url, concurrency=self.concurrency)
+                           gateway_url=self.gateway_url, concurrency=self.concurrency,
+                           local_sus=self.local_sus, local_cu=self.local_cu)
         self.monitor = Monitor(self.queue, self.locator, self.http, cu_url=self.cu_url,
                                interval=self.monitor_interval, on_enqueue=self.crank.kick)
         self.crank.start()

@@ -195,15 +195,26 @@ class TaskQueue:
             return True
 
     # ---- reading -------------------------------------------------------------------------
-    def ready(self, limit: int = 64, *, now: float | None = None, skip: Iterable[str] = ()) -> list[Task]:
-        """Pending tasks due now, oldest first, except the keys in `skip` (in flight)."""
+    def ready(self, limit: int = 64, *, now: float | None = None, skip: Iterable[str] = (),
+              skip_targets: Iterable[str] = ()) -> list[Task]:
+        """Pending tasks due now, oldest first, except the keys in `skip` (in flight) and tasks whose
+        target (or key, when it has none) is in `skip_targets` (busy).
+
+        Skipped rows are left out by SQLite before their payloads are decoded: with hundreds of
+        tasks queued for a few busy targets, decoding them all on every pass cost ~1 ms."""
         now = time.time() if now is None else now
-        skip = set(skip)
+        skip, busy = list(set(skip)), list(set(skip_targets))
+        sql = f"SELECT {_COLS} FROM tasks WHERE state='pending' AND next_at<=?"
+        args: list = [now]
+        if skip:
+            sql += " AND key NOT IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(skip))
+        if busy:
+            sql += " AND coalesce(nullif(target, ''), key) NOT IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(busy))
         with self._lock:
-            rows = self.db.execute(
-                f"SELECT {_COLS} FROM tasks WHERE state='pending' AND next_at<=? ORDER BY seq LIMIT ?",
-                (now, limit + len(skip))).fetchall()
-        return [t for t in map(_row, rows) if t.key not in skip][:limit]
+            rows = self.db.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
+        return list(map(_row, rows))
 
     def next_due(self) -> float | None:
         with self._lock:

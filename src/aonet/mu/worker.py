@@ -10,14 +10,20 @@ Task kinds and their stages (each stage is saved before it is acted on):
     process's own result (its boot outbox).
 - `assign`  {process, message}: POST SU /?process-id=&assign= -> pull the result -> children.
 A re-push after a crash sends the very same signed bytes; the SU answers with the original slot.
-Tasks to the same target run one at a time (in queue order), other targets in parallel.
+Pushes to the same target are made one at a time, in queue order; other targets run in parallel.
+Once its push is in, a task lets the next one to its target start while it pulls its result, and
+completes (enqueues its children) only after the task before it, so a target's results still
+enqueue their outboxes in push order.
+An SU or CU in this OS process is called directly (`local_sus`, `local_cu`: aonet.links), with the
+same answers and errors as over HTTP.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -79,14 +85,18 @@ class Crank:
     """Runs the queue: `start()`, `kick()` after enqueueing, `stop()`."""
 
     def __init__(self, queue: TaskQueue, wallet, locator: Locator, http: httpx.AsyncClient, *, cu_url: str,
-                 gateway_url: str, concurrency: int = 32, result_timeout: float = 120.0):
+                 gateway_url: str, concurrency: int = 32, result_timeout: float = 120.0,
+                 local_sus: Mapping[str, Any] | None = None, local_cu: Any = None):
         self.queue, self.wallet, self.locator, self.http = queue, wallet, locator, http
         self.cu_url = cu_url.rstrip("/")
+        self.local_sus = {u.rstrip("/"): su for u, su in (local_sus or {}).items()}   # SU URL -> links.LocalSU
+        self.local_cu = local_cu                                                        # links.LocalCU
         self.gateway_url = gateway_url.rstrip("/")
         self.concurrency = concurrency
         self.result_timeout = result_timeout
         self._inflight: dict[str, asyncio.Task] = {}
         self._busy: set[str] = set()
+        self._tails: dict[str, asyncio.Future] = {}    # busy key -> the last released task's completion
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self._stopping = False
@@ -119,7 +129,7 @@ class Crank:
             self._wake.clear()
             room = self.concurrency - len(self._inflight)
             if room > 0:
-                for t in self.queue.ready(limit=room * 4 + len(self._busy), skip=self._inflight):
+                for t in self.queue.ready(limit=room * 4, skip=self._inflight, skip_targets=self._busy):
                     if len(self._inflight) >= self.concurrency:
                         break
                     busy_key = t.target or t.key
@@ -150,7 +160,32 @@ class Crank:
             self._inflight.pop(task.key, None)
             if task.extra.pop("busy", None) is not None:
                 self._busy.discard(busy_key)
+            tail = task.extra.pop("tail", None)
+            if tail is not None:
+                key, _, mine = tail
+                if not mine.done():
+                    mine.set_result(None)
+                if self._tails.get(key) is mine:
+                    del self._tails[key]
             self._wake.set()
+
+    def _release(self, task: Task) -> None:
+        """The push is in: the next task to this target may start; this one completes after the last."""
+        key = task.extra.pop("busy", None)
+        if key is None:
+            return
+        self._busy.discard(key)
+        mine = asyncio.get_running_loop().create_future()
+        task.extra["tail"] = (key, self._tails.get(key), mine)
+        self._tails[key] = mine
+        self._wake.set()
+
+    async def _complete(self, task: Task, children: list[NewTask]) -> None:
+        """Complete with children, after the task released before this one (order of enqueueing)."""
+        tail = task.extra.get("tail")
+        if tail is not None and tail[1] is not None:
+            await asyncio.shield(tail[1])       # our cancellation must not cancel the one before
+        self.queue.complete(task.key, children)
 
     # ---- task kinds ------------------------------------------------------------------------
     async def run(self, task: Task) -> None:
@@ -176,14 +211,20 @@ class Crank:
     async def _result(self, task: Task) -> None:
         p = task.payload
         info = await self._process(p["process"])
+        self._release(task)
         children = await self._result_children(task, p["message"], info, p.get("pushed_for"))
-        self.queue.complete(task.key, children)
+        await self._complete(task, children)
 
-    def _sign(self, task: Task, *, target: str | None, tags, data: str, anchor: str | None) -> DataItem:
-        """Sign once: the item is saved with the task, so a retry re-sends identical bytes."""
+    async def _sign(self, task: Task, *, target: str | None, tags, data: str, anchor: str | None) -> DataItem:
+        """Sign once: the item is saved with the task, so a retry re-sends identical bytes.
+
+        An RSA signature (Arweave key, ~1.5 ms) is made in a thread: it releases the GIL, so the loop
+        serves requests and other tasks sign meanwhile. Ed25519 (~50 µs) is cheaper than the hop."""
         if task.item:
             return parse(task.item)
-        item = self.wallet.sign_item(_bytes(data), target=target, anchor=anchor, tags=[tuple(t) for t in tags])
+        sign = functools.partial(self.wallet.sign_item, _bytes(data), target=target, anchor=anchor,
+                                 tags=[tuple(t) for t in tags])
+        item = await asyncio.to_thread(sign) if self.wallet.signature_type == 1 else sign()
         task.item = item.raw
         task.item_id = item.id
         self.queue.save_stage(task.key, "signed", item=item.raw, item_id=item.id)
@@ -192,7 +233,7 @@ class Crank:
     async def _message(self, task: Task) -> None:
         p = task.payload
         try:
-            item = self._sign(task, target=p["target"], tags=p["tags"], data=p["data"], anchor=p.get("anchor"))
+            item = await self._sign(task, target=p["target"], tags=p["tags"], data=p["data"], anchor=p.get("anchor"))
         except ValueError as exc:   # tags over ANS-104 limits, bad target
             raise PermanentError(f"cannot build the data item: {exc}") from exc
         info = await self.locator.process(p["target"])
@@ -206,18 +247,19 @@ class Crank:
             task.stage = "pushed"
             self.queue.save_stage(task.key, "pushed")
             self.delivered += 1
+        self._release(task)
         children = await self._result_children(task, item.id, info, p.get("pushed_for"))
         root = task.root
         for j, pid in enumerate(p.get("assign_to") or []):
             children.append(NewTask(f"{item.id}:as{j}", "assign", {"process": pid, "message": item.id,
                                                                    "pushed_for": p.get("pushed_for")},
                                     target=pid, root=root))
-        self.queue.complete(task.key, children)
+        await self._complete(task, children)
 
     async def _spawn(self, task: Task) -> None:
         p = task.payload
         try:
-            item = self._sign(task, target=None, tags=p["tags"], data=p["data"], anchor=p.get("anchor"))
+            item = await self._sign(task, target=None, tags=p["tags"], data=p["data"], anchor=p.get("anchor"))
         except ValueError as exc:
             raise PermanentError(f"cannot build the process item: {exc}") from exc
         scheduler = item.tag("Scheduler")
@@ -246,12 +288,16 @@ class Crank:
             aid = await self.assign(info.su_url, info.id, p["message"], p.get("exclude"), p.get("base_layer", False))
             self.queue.save_stage(task.key, "pushed", item_id=aid)
             self.delivered += 1
+        self._release(task)
         children = await self._result_children(task, p["message"], info, p.get("pushed_for"))
-        self.queue.complete(task.key, children)
+        await self._complete(task, children)
 
     # ---- HTTP to the other units -------------------------------------------------------------
     async def push(self, su_url: str, item: DataItem) -> dict:
         """POST a raw item to an SU (following its router's redirects)."""
+        local = self.local_sus.get(su_url.rstrip("/"))
+        if local is not None:
+            return await local.push(item)
         url = su_url
         for _ in range(4):
             try:
@@ -270,6 +316,9 @@ class Crank:
         raise TaskError(f"SU redirected too often for {item.id}")
 
     async def assign(self, su_url: str, pid: str, message: str, exclude=None, base_layer: bool = False) -> str:
+        local = self.local_sus.get(su_url.rstrip("/"))
+        if local is not None:
+            return await local.assign(pid, message, exclude, base_layer)
         q = f"process-id={quote(pid)}&assign={quote(message)}"
         if base_layer:
             q += "&base-layer"
@@ -295,6 +344,8 @@ class Crank:
             raise TaskError(f"gateway upload answered {r.status_code}: {r.text[:200]}")
 
     async def fetch_result(self, message_id: str, pid: str) -> dict:
+        if self.local_cu is not None:
+            return await asyncio.wait_for(self.local_cu.result(message_id, pid), self.result_timeout)
         try:
             r = await self.http.get(f"{self.cu_url}/result/{message_id}",
                                     params={"process-id": pid, "no-busy": "1"}, timeout=self.result_timeout)
