@@ -32,6 +32,8 @@ from .sources import GatewayModuleSource, ModuleSource
 log = logging.getLogger("aonet.cu")
 MAX_LIMIT = 1000
 MAX_DRY_RUN_BODY = 10 << 20
+ED25519 = 2                    # ANS-104 signature type
+INLINE_SIGN_BYTES = 64 << 10   # Ed25519 responses up to this size are signed on the loop (deep hash ~0.1 ms)
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -91,7 +93,10 @@ def create_cu_app(*, data_dir: str | os.PathLike | None = None, su_url: str | No
     async def signed(request: Request, body: bytes, media_type: str = "application/json",
                      headers: Mapping[str, str] | None = None) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        sig = await anyio.to_thread.run_sync(sign_response, wallet, target, body)
+        if wallet.signature_type == ED25519 and len(body) <= INLINE_SIGN_BYTES:
+            sig = sign_response(wallet, target, body)      # ~50 µs: less than the hop to a thread
+        else:
+            sig = await anyio.to_thread.run_sync(sign_response, wallet, target, body)
         return Response(body, media_type=media_type, headers={**(headers or {}), **sig})
 
     async def handle(fn, request: Request) -> Response:
