@@ -11,7 +11,10 @@ raw asyncio HTTP/1.1 keep-alive connections (one closed-loop connection per clie
 ~300 us/request of client CPU, which on 2 cores would be measured as SU slowness). Every 200 is a
 committed assignment (the SU answers only after COMMIT), so throughput = 200s / wall time.
 "SU cpu us/assign" is user+system CPU of the SU and its workers per 200: on a shared machine
-compare that, not only assign/s.
+compare that, not only assign/s. In brackets: the same split by thread (`loop` = event loop,
+`python` = the log's writer thread), the client's CPU per request and the load average at the end;
+the next line is the log writer's view from /metrics (writes per commit, time per transaction and
+in COMMIT, slots built ahead / rebuilt; one worker's view with --workers).
 """
 from __future__ import annotations
 
@@ -87,7 +90,9 @@ def _client_main(port: int, bodies_per_client: list[list[bytes]], out) -> None:
         uvloop.install()
     except ImportError:
         pass
-    out.send(asyncio.run(_drive(port, bodies_per_client)))
+    cpu = time.process_time()
+    latencies, errors, wall = asyncio.run(_drive(port, bodies_per_client))
+    out.send((latencies, errors, wall, time.process_time() - cpu))
 
 
 # ---- scenarios -------------------------------------------------------------------------------
@@ -115,20 +120,36 @@ def scenario(su, user, clients: int, processes: int, messages: int) -> dict:
     pids = spawn_processes(su.port, su.address, user, processes)
     bodies = sign_messages(user, pids, messages)
     per_client = [bodies[i::clients] for i in range(clients)]
-    cpu0 = _cpu_seconds(su.proc.pid)
+    cpu0, threads0 = _cpu_seconds(su.proc.pid), _thread_cpu(su.proc.pid)
     parent, child = mp.Pipe()
     proc = mp.get_context("fork").Process(target=_client_main, args=(su.port, per_client, child))
     proc.start()
-    latencies, errors, wall = parent.recv()
+    latencies, errors, wall, client_cpu = parent.recv()
     proc.join()
     cpu = _cpu_seconds(su.proc.pid) - cpu0
+    store = _store_metrics(su.port)
+    threads = {k: v - threads0.get(k, 0.0) for k, v in _thread_cpu(su.proc.pid).items()}
     latencies.sort()
     ok = len(latencies) - errors
     return {"clients": clients, "processes": processes, "requests": len(latencies), "errors": errors,
             "wall_s": wall, "per_s": ok / wall,
             "p50_ms": statistics.median(latencies) * 1e3,
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
-            "cpu_us": cpu / max(ok, 1) * 1e6}
+            "cpu_us": cpu / max(ok, 1) * 1e6, "client_cpu_us": client_cpu / max(len(latencies), 1) * 1e6,
+            "threads": {k: v / max(ok, 1) * 1e6 for k, v in threads.items() if v > 0},
+            "store": store}
+
+
+def _store_metrics(port: int) -> dict[str, float]:
+    """The log writer's counters from /metrics (one worker's view with --workers)."""
+    import httpx
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("aonet_su_store_"):
+            name, _, value = line.partition(" ")
+            out[name[len("aonet_su_store_"):]] = float(value)
+    return out
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -141,6 +162,25 @@ def _cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name of the SU process and its workers (e.g. event loop vs log writer)."""
+    out: dict[str, float] = {}
+    for p in [pid, *_children(pid)]:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                name = Path(f"/proc/{p}/task/{tid}/comm").read_text().strip()
+                fields = Path(f"/proc/{p}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            name = "loop" if tid == str(p) else name
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def _children(pid: int) -> list[int]:
@@ -167,7 +207,15 @@ def run_http(args) -> None:
             with SUProcess(Path(tmp) / "su", extra_args=extra) as su:
                 r = scenario(su, user, clients, processes, messages)
         print(f"{r['clients']:>7} {r['processes']:>6} {r['requests']:>8} {r['errors']:>6} {r['per_s']:>9.0f} "
-              f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['cpu_us']:>16.0f}", flush=True)
+              f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['cpu_us']:>16.0f}  ("
+              + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["threads"].items(), key=lambda kv: -kv[1]))
+              + f"; client {r['client_cpu_us']:.0f}; load {os.getloadavg()[0]:.1f})", flush=True)
+        st = r["store"]
+        if st.get("batches") and "write_seconds" in st:
+            print(f"{'':>7} log writer: {st['writes'] / st['batches']:.1f} writes/commit, "
+                  f"{st['write_seconds'] / st['batches'] * 1e3:.2f} ms/transaction of which COMMIT "
+                  f"{st['commit_seconds'] / st['batches'] * 1e3:.2f} ms; slots built ahead {st['prebuilt']:.0f}, "
+                  f"rebuilt {st['rebuilt']:.0f}", flush=True)
 
 
 # ---- in-process core (no HTTP) ---------------------------------------------------------------

@@ -116,3 +116,23 @@ def test_fastcrypto_agrees_with_reference(kind):
         assert signer.sign(msg) == user.sign(msg)
     rec = core.build_assignment(signer, core.next_slot(None, "A" * 43, 1, 1), None)
     assert parse(rec.raw, verify=True).id == rec.id
+
+
+@pytest.mark.parametrize("message_id", [None, "m" * 43])
+def test_fast_assignment_tag_bytes_equal_the_generic_encoding(message_id):
+    from aonet.ans104 import encode_tags
+    for nonce, ts, height in ((1, 1, 0), (123456789, 1711676638471, 1393008), (10 ** 30, 2 ** 62, 10 ** 12 - 1)):
+        slot = core.Slot("P" * 43, nonce, "h" * 43, ts, height)
+        count, raw = core._assignment_tag_bytes(slot, message_id)
+        tags = core.assignment_tags(slot, message_id)
+        assert (count, raw) == (len(tags), encode_tags(tags))
+    rec = core.build_assignment(SU, core.Slot("P" * 43, 3, "h" * 43, 5, 6), message_id)
+    item = parse(rec.raw, verify=True)
+    assert [(t.name, t.value) for t in item.tags] == [tuple(t) for t in core.assignment_tags(
+        core.Slot("P" * 43, 3, "h" * 43, 5, 6), message_id)]
+
+
+def test_anchors_are_random_and_distinct():
+    anchors = {parse(core.build_assignment(SU, core.next_slot(None, "A" * 43, 1, 1), None).raw).anchor
+               for _ in range(300)}                      # more than one 4 KiB pool of anchors
+    assert len(anchors) == 300 and all(len(a) == 32 for a in anchors)

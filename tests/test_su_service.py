@@ -96,3 +96,18 @@ def test_verify_chain_detects_tampering(store):
     report = verify_chain(store, p.id)
     assert not report.ok and any("expected 2" in e for e in report.errors)
     assert not verify_chain(store, "A" * 43).ok
+
+
+@pytest.mark.parametrize("sign_in_thread", [False, True])
+def test_slots_built_ahead_only_when_signing_is_cheap(store, sign_in_thread):
+    """Ed25519 slots are signed ahead on the caller's thread; slow signers (RSA) sign in the writer."""
+    svc = SchedulerService(store, SU, sign_in_thread=sign_in_thread)
+    proc = build_process(USER, "M" * 43, SU.address)
+
+    async def main():
+        await svc.schedule_item(proc)
+        for i in range(12):
+            await svc.schedule_item(build_message(USER, proc.id, data=str(i)))
+    asyncio.run(main())
+    assert (store.stats["prebuilt"] > 0) is not sign_in_thread
+    assert verify_chain(store, proc.id, signer_address=SU.address).ok

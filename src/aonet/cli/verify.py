@@ -54,7 +54,7 @@ def verify_results(ctx: Context) -> int:
                                 "memory_sha256_local": report.memory_sha256_local,
                                 "mismatches": report.mismatches})
     else:
-        state = "[bold green]OK[/bold green]" if report.ok else f"[bold red]FAILED[/bold red]"
+        state = "[bold green]OK[/bold green]" if report.ok else "[bold red]FAILED[/bold red]"
         out.print(f"{escape(pid)} at {report.timestamp}: {report.results_compared} results compared, memory "
                   f"{report.memory_sha256_local[:16]}… (CU {escape(str(report.signer or '?'))}): {state}")
         for m in report.mismatches:

@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 import httpx
 
-from .engine import Target
 from .service import ComputeUnit
 from .signing import verify_result_signature
 from .sources import ModuleSource

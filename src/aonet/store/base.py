@@ -8,9 +8,13 @@ Rules every backend keeps (SQLite today, PostgreSQL next):
   process is already in the log (or earlier in the same transaction); (process, nonce),
   (process, message) and (process, dedup hash) are unique. A write that breaks a rule fails alone
   (`StoreConflict`), never the writes batched with it.
-- **The log orders.** `schedule(request)` reads the process's head *inside* the write transaction
-  and asks the request to build the next slot from it, so several SU processes (workers) can share
-  one log: the log's write lock, not an in-memory lock, decides each nonce.
+- **The log orders.** `schedule(request)` gives the request the slot after the process's head *as
+  the log holds it when the slot commits*: a backend may call `request.build(head)` early on a
+  predicted head (pipelining: signing overlaps the previous commit) but must check inside the
+  write transaction that the head is exactly that one, and call `build` again on the real head
+  when it is not. So several SU processes (workers) can share one log: the log, not an in-memory
+  lock, decides each nonce. `build` must therefore be a pure function of the head (plus the clock
+  and fresh randomness) that may run more than once, in any thread.
 - **Items are immutable.** Storing an item id twice keeps the first copy (idempotent uploads).
 
 Reads are synchronous and safe from any thread. Writes are submitted and resolve a
@@ -132,8 +136,9 @@ class Head:
 class ScheduleRequest:
     """Give `message_id` the next slot of `process_id`, whatever the head is when the log writes it.
 
-    The log's writer, holding the write lock, reads the head and calls `build(head)` (None: the
-    process has no slot yet) for the slot's writes. The future resolves to `(assignment, created)`:
+    The log calls `build(head)` (None: the process has no slot yet) for the slot's writes, either on
+    the head it predicts (then checked inside the write transaction) or on the head it read there;
+    `build` may run twice for one request. The future resolves to `(assignment, created)`:
     `created` False when `message_id` already had a slot on the process (that slot is returned;
     for `new_process`, when the process already has its slot 0). Refusals: `NoProcess` (a message
     to a process without slot 0), `DuplicateDedup` (pushed message already scheduled).
@@ -143,6 +148,7 @@ class ScheduleRequest:
     build: Callable[[Head | None], ScheduleWrite] = field(repr=False)
     new_process: bool = False
     dedup: str | None = None
+    build_ahead: bool = True      # False: `build` is slow (RSA signing); call it only in the log's writer
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -33,7 +34,7 @@ from .base import (SORTS, AssignmentRecord, DuplicateDedup, Head, ItemPage, Item
 
 log = logging.getLogger("aonet.store")
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -77,20 +78,79 @@ CREATE TABLE IF NOT EXISTS assignments (
     UNIQUE (process_id, nonce),
     UNIQUE (message_id, process_id)
 );
-CREATE INDEX IF NOT EXISTS assignments_ts ON assignments(process_id, timestamp);
 CREATE UNIQUE INDEX IF NOT EXISTS assignments_dedup ON assignments(process_id, dedup) WHERE dedup IS NOT NULL;
 """
 # Schema 2 (vs 1): (message_id, process_id) serves both the uniqueness rule and lookups by message
 # alone, and the dedup key indexes only pushed messages: two fewer B-tree pages written per slot.
-# A schema-1 log keeps its extra indexes and works unchanged.
+# Schema 3 (vs 2): no (process_id, timestamp) index; timestamps never decrease along a chain, so a
+# timestamp bound becomes a nonce bound by binary search over (process_id, nonce) (see
+# list_assignments): one B-tree page less written per slot. Older logs keep their extra indexes and
+# work unchanged.
 
 _A_COLS = ("a.id, a.process_id, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id, "
            "a.with_message, a.raw")
 _I_COLS = "seq, id, raw, owner, target, type, height, timestamp"
 _STOP = object()
 _MAX_HEADS = 100_000
+_QUIET_BATCHES = 4          # batches without another writer's commit before slots are built ahead
 _INSERT_ASSIGNMENT = ("INSERT OR IGNORE INTO assignments (id, process_id, nonce, timestamp, block_height, hash_chain, "
-                      "message_id, with_message, dedup, raw) VALUES (?,?,?,?,?,?,?,?,?,?)")
+                      "message_id, with_message, dedup, raw) VALUES ")
+_INSERT_BATCH = "INSERT INTO batch_rows VALUES "
+_MAX_BATCH_ROWS = 2048      # 12 parameters a row: far below SQLite's 32766
+# Per writer connection (TEMP): the rows of a prebuilt batch, dispatched by kind k (0 assignment,
+# 1 item, 2 tag, NULL padding). An assignment row carries the id of the assignment it was chained
+# on (c11): refused unless that is exactly the log's slot nonce-1 of the process.
+BATCH_SCHEMA = """
+CREATE TEMP VIEW IF NOT EXISTS batch_rows (k, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11) AS
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
+CREATE TEMP TRIGGER IF NOT EXISTS batch_rows_assignment INSTEAD OF INSERT ON batch_rows WHEN NEW.k = 0 BEGIN
+    SELECT RAISE(ABORT, 'aonet: slot does not extend the head it was built on') WHERE NOT EXISTS (
+        SELECT 1 FROM assignments WHERE process_id = NEW.c2 AND nonce = NEW.c3 - 1 AND id = NEW.c11);
+    INSERT INTO assignments (id, process_id, nonce, timestamp, block_height, hash_chain, message_id,
+                             with_message, dedup, raw)
+        VALUES (NEW.c1, NEW.c2, NEW.c3, NEW.c4, NEW.c5, NEW.c6, NEW.c7, NEW.c8, NEW.c9, NEW.c10);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS batch_rows_item INSTEAD OF INSERT ON batch_rows WHEN NEW.k = 1 BEGIN
+    INSERT INTO items (seq, id, owner, target, type, height, timestamp, raw)
+        VALUES (NEW.c1, NEW.c2, NEW.c3, NEW.c4, NEW.c5, NEW.c6, NEW.c7, NEW.c8);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS batch_rows_tag INSTEAD OF INSERT ON batch_rows WHEN NEW.k = 2 BEGIN
+    INSERT INTO tags (item_seq, name, value) VALUES (NEW.c1, NEW.c2, NEW.c3);
+END;
+"""
+
+
+def _padded(n: int) -> int:
+    """Row count rounded up to a power of two (at least 8): few distinct statements to prepare."""
+    return max(8, 1 << (n - 1).bit_length())
+
+
+_sql_cache: dict[tuple[str, int, int], str] = {}
+
+
+def _values_sql(head: str, ncols: int, nrows: int) -> str:
+    key = (head, ncols, nrows)
+    sql = _sql_cache.get(key)
+    if sql is None:
+        row = "(" + ",".join("?" * ncols) + ")"
+        sql = _sql_cache[key] = head + ",".join([row] * nrows)
+    return sql
+
+
+class _Op:
+    """A queued ScheduleRequest and its speculative slot.
+
+    `write` is the slot built ahead of the transaction on `base` (the head its process will have
+    once every op queued before it commits); `head` is the head this op leaves: predicted at
+    enqueue time, set to the truth by the writer (None: not known yet, nothing is built on it).
+    """
+    __slots__ = ("request", "base", "write", "head")
+
+    def __init__(self, request: ScheduleRequest):
+        self.request = request
+        self.base: Head | None = None
+        self.write: ScheduleWrite | None = None
+        self.head: Head | None = None
 
 
 def _assignment(row, message_raw: bytes | None = None) -> AssignmentRecord:
@@ -120,9 +180,17 @@ class SQLiteStore:
         self._readers_lock = threading.Lock()
         self._closed = False
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.stats = {"batches": 0, "writes": 0, "max_batch": 0}
+        self.stats = {"batches": 0, "writes": 0, "max_batch": 0, "prebuilt": 0, "rebuilt": 0, "replayed": 0,
+                      "write_seconds": 0.0, "commit_seconds": 0.0}
         self._heads: dict[str, Head] = {}        # writer thread only; valid while data_version holds
         self._data_version: int | None = None
+        self._next_seq: int | None = None         # items.seq of the next item (writer thread; like heads)
+        # Speculation (see schedule): the last queued op of each process, the committed heads of
+        # processes with nothing queued, and whether other writers were quiet lately.
+        self._spec_lock = threading.Lock()
+        self._spec: dict[str, _Op] = {}
+        self._known: dict[str, Head] = {}
+        self._quiet = 0
         # Several SU processes may write one log: an flock hands the write lock over as soon as it is
         # free (SQLite's busy handler would sleep 1, 2, 5, 10... ms); busy_timeout still covers others.
         self._lock_fd: int | None = os.open(str(self.path) + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -130,6 +198,7 @@ class SQLiteStore:
         try:
             self._w = self._connect()
             self._w.executescript(SCHEMA)
+            self._w.executescript(BATCH_SCHEMA)
             self._w.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -205,7 +274,36 @@ class SQLiteStore:
         return self.get_item(item.id) or ItemRecord.of(item, height=h, timestamp=ts)
 
     def schedule(self, request: ScheduleRequest) -> Future:
-        return self._enqueue(request)
+        """Queue a request, building its slot now when the head it will commit on can be predicted.
+
+        Pipelining: the caller builds and signs the slot (on the predicted head: the last queued
+        slot of the process, or its committed head) while the writer is committing earlier
+        batches, so the writer's transaction is only SQL. The writer checks the prediction inside
+        the transaction (the log's head must be exactly `base`) and rebuilds the slot when it is
+        wrong: an earlier write failed or another SU worker wrote the process. Nothing is
+        acknowledged before its own COMMIT either way.
+        """
+        fut: Future = Future()
+        if self._closed:
+            fut.set_exception(StoreError("store is closed"))
+            return fut
+        op = _Op(request)
+        pid = request.process_id
+        with self._spec_lock:
+            last = self._spec.get(pid)
+            base = last.head if last is not None else self._known.get(pid)
+            if (base is not None and request.build_ahead and not request.new_process
+                    and self._quiet >= _QUIET_BATCHES):
+                try:
+                    w = request.build(base)
+                except Exception:                          # the writer rebuilds it and reports the error
+                    w = None
+                if w is not None:
+                    a = w.assignment
+                    op.base, op.write, op.head = base, w, Head(pid, a.nonce, a.id, a.hash_chain, a.timestamp)
+            self._spec[pid] = op
+            self._queue.put((op, fut))
+        return fut
 
     def _run_writer(self) -> None:
         q, conn = self._queue, self._w
@@ -227,11 +325,81 @@ class SQLiteStore:
             self._commit_batch(conn, batch)
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list) -> None:
-        """One transaction for the whole batch; each op's future resolves only after COMMIT."""
+        """Commit a batch; each op's future resolves only after its transaction committed (fsynced)."""
+        if self._quiet >= _QUIET_BATCHES and all(type(op) is _Op and op.write is not None for op, _ in batch):
+            t_start = time.perf_counter()
+            outcomes = self._commit_prebuilt(conn, batch)
+            if outcomes is not None:
+                self._finish(batch, outcomes, t_start, t_start)
+                return
+            self.stats["replayed"] += 1                   # a prediction or a key failed: row by row
+        self._commit_rows(conn, batch)
+
+    def _commit_prebuilt(self, conn: sqlite3.Connection, batch: list) -> list | None:
+        """The fast path: slots built ahead on the right heads, written by ONE autocommit statement.
+
+        Every row of the batch (assignments, items, tags) goes into the temporary view
+        `batch_rows`, whose INSTEAD OF triggers insert them; the statement is its own transaction,
+        so SQLite commits (and fsyncs) before it returns and the writer thread crosses the GIL
+        once per batch instead of several times per write (each crossing waits for the event loop).
+        The log still decides: the trigger refuses a slot whose predecessor in the log is not the
+        assignment it was chained on, and the unique keys refuse duplicates; any refusal aborts the
+        whole statement (nothing written) and returns None, for the row-by-row path to replay.
+        """
+        heads = self._heads
+        rows: list[tuple] = []
         outcomes: list = []
-        tag_rows: list[tuple] = []
+        new_heads: dict[str, Head] = {}
+        seq = self._next_seq
+        if seq is None:
+            seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM items").fetchone()[0]
+        for op, _ in batch:
+            r = op.request
+            pid = r.process_id
+            head = new_heads.get(pid) or self._head(conn, pid, heads)
+            base = op.base
+            if r.new_process or head is None or not (base is head or base == head):
+                return None
+            w = op.write
+            a = w.assignment
+            if w.process is not None or a.process_id != pid or a.nonce != head.nonce + 1:
+                return None
+            rows.append((0, a.id, pid, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id,
+                         a.with_message, w.dedup, a.raw, head.assignment_id))
+            rec = w.item
+            if rec is not None:
+                rows.append((1, seq, rec.id, rec.owner, rec.target, rec.type, rec.height, rec.timestamp, rec.raw,
+                             None, None, None))
+                rows += [(2, seq, t[0], t[1], None, None, None, None, None, None, None, None)
+                         for t in (rec.tags if rec.tags is not None else rec.item().tags)]
+                seq += 1
+            new_heads[pid] = op.head
+            outcomes.append((a, True))
+        if len(rows) > _MAX_BATCH_ROWS:
+            return None
+        n = _padded(len(rows))
+        params = [v for row in rows for v in row]
+        if n > len(rows):
+            params += [None] * (12 * (n - len(rows)))
+        try:
+            conn.execute(_values_sql(_INSERT_BATCH, 12, n), params)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:                       # never left open by a failed autocommit statement
+                conn.execute("ROLLBACK")
+            log.debug("prebuilt batch refused (%s): replaying row by row", exc)
+            heads.clear()
+            self._next_seq = None
+            return None
+        heads.update(new_heads)
+        self._next_seq = seq
+        self.stats["prebuilt"] += len(outcomes)
+        return outcomes
+
+    def _commit_rows(self, conn: sqlite3.Connection, batch: list) -> None:
+        """One explicit transaction; heads read inside it; each write succeeds or fails alone."""
         heads = self._heads
         locked = False
+        t_start = time.perf_counter()
         try:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)    # fair hand-off between SU workers
@@ -240,47 +408,46 @@ class SQLiteStore:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:             # another connection wrote: heads may be stale
                 heads.clear()
+                self._next_seq = None
+                with self._spec_lock:
+                    self._known.clear()
+                    self._quiet = 0                       # stop building ahead for a while
                 self._data_version = version
-            for op, _ in batch:
-                try:
-                    if isinstance(op, ScheduleRequest):
-                        outcomes.append(self._apply_request(conn, op, heads, tag_rows))
-                    elif isinstance(op, ScheduleWrite):
-                        outcomes.append(self._apply_write(conn, op, heads, tag_rows))
-                    else:
-                        self._write_item(conn, op, tag_rows)
-                        outcomes.append(None)
-                except StoreConflict as exc:
-                    outcomes.append(exc)
-                except sqlite3.IntegrityError as exc:
-                    outcomes.append(StoreConflict(str(exc)))
-                except sqlite3.Error:
-                    raise
-                except Exception as exc:                  # a request's own bug (build failed): it alone fails
-                    log.exception("store write failed")
-                    outcomes.append(StoreError(f"write failed: {type(exc).__name__}: {exc}"))
-            if tag_rows:
-                conn.executemany("INSERT INTO tags (item_seq, name, value) VALUES (?,?,?)", tag_rows)
+            elif self._quiet < _QUIET_BATCHES:
+                with self._spec_lock:
+                    self._quiet += 1
+            outcomes = self._apply_rows(conn, batch, heads)
+            t_commit = time.perf_counter()
             conn.execute("COMMIT")
         except Exception as exc:  # I/O error, disk full: nothing in this batch is durable
             log.exception("store batch of %d writes failed", len(batch))
             heads.clear()
+            self._next_seq = None
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
             err = StoreError(f"commit failed: {exc}")
+            self._settle(batch, committed=False)
             for _, fut in batch:
                 fut.set_exception(err)
             return
         finally:
             if locked:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        if len(heads) > _MAX_HEADS:
-            heads.clear()
+        self._finish(batch, outcomes, t_start, t_commit)
+
+    def _finish(self, batch: list, outcomes: list, t_start: float, t_commit: float) -> None:
+        """After COMMIT: bookkeeping, then resolve every future of the batch."""
+        t_end = time.perf_counter()
+        if len(self._heads) > _MAX_HEADS:
+            self._heads.clear()
+        self._settle(batch, committed=True)
         stats = self.stats
         stats["batches"] += 1
         stats["writes"] += len(batch)
+        stats["write_seconds"] += t_end - t_start
+        stats["commit_seconds"] += t_end - t_commit
         if len(batch) > stats["max_batch"]:
             stats["max_batch"] = len(batch)
         for (_, fut), outcome in zip(batch, outcomes):
@@ -288,6 +455,33 @@ class SQLiteStore:
                 fut.set_exception(outcome)
             else:
                 fut.set_result(outcome)
+
+    def _apply_rows(self, conn: sqlite3.Connection, batch: list, heads: dict) -> list:
+        """Each write on its own: one that breaks an invariant fails alone."""
+        self._next_seq = None                             # items take their seq from SQLite here
+        outcomes: list = []
+        tag_rows: list[tuple] = []
+        for op, _ in batch:
+            try:
+                if type(op) is _Op:
+                    outcomes.append(self._apply_request(conn, op, heads, tag_rows))
+                elif isinstance(op, ScheduleWrite):
+                    outcomes.append(self._apply_write(conn, op, heads, tag_rows))
+                else:
+                    self._write_item(conn, op, tag_rows)
+                    outcomes.append(None)
+            except StoreConflict as exc:
+                outcomes.append(exc)
+            except sqlite3.IntegrityError as exc:
+                outcomes.append(StoreConflict(str(exc)))
+            except sqlite3.Error:
+                raise
+            except Exception as exc:                      # a request's own bug (build failed): it alone fails
+                log.exception("store write failed")
+                outcomes.append(StoreError(f"write failed: {type(exc).__name__}: {exc}"))
+        if tag_rows:
+            conn.executemany("INSERT INTO tags (item_seq, name, value) VALUES (?,?,?)", tag_rows)
+        return outcomes
 
     def _head(self, conn: sqlite3.Connection, process_id: str, heads: dict) -> Head | None:
         head = heads.get(process_id)
@@ -298,10 +492,40 @@ class SQLiteStore:
                 head = heads[process_id] = Head(process_id, row[0], row[1], row[2], row[3])
         return head
 
-    def _apply_request(self, conn: sqlite3.Connection, r: ScheduleRequest, heads: dict,
+    def _settle(self, batch: list, committed: bool) -> None:
+        """After COMMIT (or its failure): forget the batch's ops as the last queued ones of their
+        processes; a committed op's head becomes the known head its process's next slot builds on."""
+        with self._spec_lock:
+            spec, known = self._spec, self._known
+            for op, _ in batch:
+                if isinstance(op, _Op):
+                    pid = op.request.process_id
+                    if spec.get(pid) is op:
+                        del spec[pid]
+                        if committed and op.head is not None:
+                            known[pid] = op.head
+                        else:
+                            known.pop(pid, None)
+                elif isinstance(op, ScheduleWrite):
+                    known.pop(op.assignment.process_id, None)
+            if len(known) > _MAX_HEADS:
+                known.clear()
+
+    def _apply_request(self, conn: sqlite3.Connection, op: _Op, heads: dict,
                        tag_rows: list) -> tuple[AssignmentRecord, bool]:
+        r = op.request
         pid = r.process_id
         head = self._head(conn, pid, heads)
+        try:
+            return self._apply_on(conn, op, r, pid, head, heads, tag_rows)
+        finally:
+            truth = heads.get(pid)
+            if op.head is not truth:
+                with self._spec_lock:                     # what later slots of this process build on
+                    op.head = truth
+
+    def _apply_on(self, conn: sqlite3.Connection, op: _Op, r: ScheduleRequest, pid: str, head: Head | None,
+                  heads: dict, tag_rows: list) -> tuple[AssignmentRecord, bool]:
         if r.new_process:
             if head is not None:                              # posted again: its slot 0
                 row = conn.execute(f"SELECT {_A_COLS} FROM assignments a WHERE a.process_id=? AND a.nonce=0",
@@ -311,12 +535,18 @@ class SQLiteStore:
                 return _assignment(row), False
         elif head is None:
             raise NoProcess(f"process {pid} is not in the log")
-        w = r.build(head)
+        w = op.write
+        if w is not None and op.base == head:
+            self.stats["prebuilt"] += 1
+        else:
+            if w is not None:
+                self.stats["rebuilt"] += 1                # the prediction was wrong: build on the truth
+            w = r.build(head)
         a = w.assignment
         if a.process_id != pid or a.nonce != (0 if head is None else head.nonce + 1):
             raise StoreConflict(f"request for {pid} built nonce {a.nonce} of {a.process_id} on head "
                                 f"{None if head is None else head.nonce}")
-        cur = conn.execute(_INSERT_ASSIGNMENT, (a.id, pid, a.nonce, a.timestamp, a.block_height, a.hash_chain,
+        cur = conn.execute(_values_sql(_INSERT_ASSIGNMENT, 10, 1), (a.id, pid, a.nonce, a.timestamp, a.block_height, a.hash_chain,
                                                 a.message_id, a.with_message, w.dedup, a.raw))
         if not cur.rowcount:                                  # a unique key is taken: find which
             row = conn.execute(f"SELECT {_A_COLS} FROM assignments a WHERE a.process_id=? AND a.message_id=?",
@@ -337,7 +567,7 @@ class SQLiteStore:
                          (p.id, p.owner, p.module, p.scheduler, p.timestamp, p.block_height))
         if w.item is not None:
             self._write_item(conn, w.item, tag_rows)
-        heads[pid] = Head(pid, a.nonce, a.id, a.hash_chain, a.timestamp)
+        heads[pid] = op.head if w is op.write else Head(pid, a.nonce, a.id, a.hash_chain, a.timestamp)
         return a, True
 
     def _apply_write(self, conn: sqlite3.Connection, w: ScheduleWrite, heads: dict, tag_rows: list) -> None:
@@ -374,7 +604,7 @@ class SQLiteStore:
         elif w.process is None and conn.execute("SELECT 1 FROM processes WHERE id=?",
                                                  (a.process_id,)).fetchone() is None:
             raise StoreConflict(f"nonce 0 of {a.process_id} needs its process record")
-        conn.execute(_INSERT_ASSIGNMENT.replace("OR IGNORE ", ""),
+        conn.execute(_values_sql(_INSERT_ASSIGNMENT.replace("OR IGNORE ", ""), 10, 1),
                      (a.id, a.process_id, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id,
                       int(a.with_message), w.dedup, a.raw))
         if w.process is not None:
@@ -472,16 +702,44 @@ class SQLiteStore:
     def list_assignments(self, process_id: str, *, from_timestamp: int | None = None,
                          to_timestamp: int | None = None, from_nonce: int | None = None,
                          to_nonce: int | None = None, limit: int = 100) -> list[AssignmentRecord]:
+        conn = self._r()
+        # Timestamps never decrease along a chain: "timestamp > F" is "nonce > last nonce stamped
+        # <= F", found by binary search on the (process, nonce) key; the timestamp conditions stay
+        # in the query too, so the answer is exact even for a log written out of order.
+        if from_timestamp is not None or to_timestamp is not None:
+            last = conn.execute("SELECT max(nonce) FROM assignments WHERE process_id=?", (process_id,)).fetchone()[0]
+            if last is None:
+                return []
+            if from_timestamp is not None:
+                n = self._last_nonce_at(conn, process_id, from_timestamp, last)
+                from_nonce = n if from_nonce is None else max(from_nonce, n)
+            if to_timestamp is not None:
+                n = self._last_nonce_at(conn, process_id, to_timestamp, last)
+                to_nonce = n if to_nonce is None else min(to_nonce, n)
         where, params = ["a.process_id=?"], [process_id]
         for op, col, value in ((">", "a.timestamp", from_timestamp), ("<=", "a.timestamp", to_timestamp),
                                (">", "a.nonce", from_nonce), ("<=", "a.nonce", to_nonce)):
             if value is not None:
                 where.append(f"{col} {op} ?")
                 params.append(value)
-        rows = self._r().execute(
+        rows = conn.execute(
             f"SELECT {_A_COLS}, i.raw FROM assignments a LEFT JOIN items i ON i.id = a.message_id "
             f"AND a.with_message WHERE {' AND '.join(where)} ORDER BY a.nonce LIMIT ?", (*params, limit)).fetchall()
         return [_assignment(r, bytes(r[9]) if r[9] is not None else None) for r in rows]
+
+    @staticmethod
+    def _last_nonce_at(conn: sqlite3.Connection, process_id: str, timestamp: int, last: int) -> int:
+        """The last nonce whose timestamp is <= `timestamp` (-1: none), in O(log n) point lookups."""
+        lo, hi = -1, last                                 # nonce lo is <= timestamp; nonces after hi are >
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            row = conn.execute("SELECT timestamp FROM assignments WHERE process_id=? AND nonce=?",
+                               (process_id, mid)).fetchone()
+            if row is not None and row[0] <= timestamp:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
     def iter_assignments(self, process_id: str, batch: int = 1000) -> Iterator[AssignmentRecord]:
         nonce = -1

@@ -76,7 +76,7 @@ def _run_worker(args, data_dir: Path, wallet: Wallet, url: str, sock: socket.soc
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
-    config = uvicorn.Config(app, host=args.host, port=args.port, loop=loop, http="auto", log_level=args.log_level,
+    config = uvicorn.Config(app, host=args.host, port=args.port, loop=loop, http="httptools", log_level=args.log_level,
                             access_log=False, lifespan="on", timeout_graceful_shutdown=10, proxy_headers=False,
                             server_header=False, date_header=False)
     uvicorn.Server(config).run(sockets=None if sock is None else [sock])

@@ -66,6 +66,12 @@ class _Metrics:
                                  registry=self.registry)
         self.batches = Gauge("aonet_su_store_batches", "group commits so far", registry=self.registry)
         self.writes = Gauge("aonet_su_store_writes", "writes committed so far", registry=self.registry)
+        self.store_stats = {
+            key: Gauge(f"aonet_su_store_{key}", help_, registry=self.registry)
+            for key, help_ in (("prebuilt", "slots built ahead of their transaction and used as built"),
+                               ("rebuilt", "slots built ahead on a wrong head and rebuilt in the transaction"),
+                               ("write_seconds", "time the log's writer spent in transactions (incl. COMMIT)"),
+                               ("commit_seconds", "time spent in COMMIT (incl. fsync)"))}
 
 
 def create_su_app(store: Store | Callable[[], Store], wallet, *, url: str,
@@ -90,8 +96,9 @@ def create_su_app(store: Store | Callable[[], Store], wallet, *, url: str,
         owned = callable(store) and not isinstance(store, Store)
         st = store() if owned else store
         svc = SchedulerService(st, wallet, block_clock=block_clock, clock=clock)
-        svc.on_scheduled = lambda a, dt: (metrics.scheduled.labels("process" if a.nonce == 0 else "message").inc(),
-                                          metrics.latency.observe(dt))
+        by_kind = (metrics.scheduled.labels("process").inc, metrics.scheduled.labels("message").inc)
+        observe = metrics.latency.observe
+        svc.on_scheduled = lambda a, dt: (by_kind[a.nonce != 0](), observe(dt))
         holder["service"] = svc
         app.state.service = svc
         try:
@@ -169,6 +176,9 @@ def create_su_app(store: Store | Callable[[], Store], wallet, *, url: str,
         if stats:
             metrics.batches.set(stats["batches"])
             metrics.writes.set(stats["writes"])
+            for key, gauge in metrics.store_stats.items():
+                if key in stats:
+                    gauge.set(stats[key])
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def get_process(request: Request) -> Response:
@@ -294,6 +304,7 @@ def create_su_app(store: Store | Callable[[], Store], wallet, *, url: str,
     app.fast_post = fast_post
     app.state.metrics = metrics
     app.state.url = url
+    app.state.clock = clock
     app.state.started = time.time()
     return app
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..ans104 import DataItem
+from ..ans104.signers import ARWEAVE
 from ..blocks import BlockClock, now_ms
 from ..protocol import build_scheduler_location
 from ..store.base import (AssignmentRecord, DuplicateDedup, Head, LoopBridge, NoProcess, ScheduleRequest,
@@ -47,7 +48,10 @@ class SchedulerService:
         self.clock = clock
         self._bridge: LoopBridge | None = None
         self.on_scheduled: Callable[[AssignmentRecord, float], None] | None = None
-        _ = sign_in_thread  # signing happens in the log's writer thread, never on the event loop
+        # Slots are built (signed) ahead on the caller's thread when signing is cheap (Ed25519 ~15 us,
+        # secp256k1 ~25 us); an RSA (Arweave) signature costs ~1.5 ms, so it is left to the log's
+        # writer thread and the event loop keeps serving.
+        self._build_ahead = wallet.signature_type != ARWEAVE if sign_in_thread is None else not sign_in_thread
 
     # ---- start-up --------------------------------------------------------------------------
     def publish_location(self, url: str, ttl_ms: int = 3_600_000) -> str:
@@ -96,7 +100,7 @@ class SchedulerService:
             bridge = self._bridge = LoopBridge(asyncio.get_running_loop())
         request = ScheduleRequest(process_id, item_id,
                                   self._builder(process_id, item_id, item, is_process, dedup, exclude, with_message),
-                                  is_process, dedup)
+                                  is_process, dedup, self._build_ahead)
         try:
             assignment, created = await bridge.wait(self.store.schedule(request))
         except NoProcess:

@@ -27,7 +27,6 @@ memory per message (restore(image), handle, snapshot_image()) costs about what t
 """
 from __future__ import annotations
 
-import copy
 import ctypes
 import hashlib
 import json
@@ -35,7 +34,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,10 +43,10 @@ import wasmtime
 from ._fastcall import I32, I64, MemoryAccess, RawFunc, define_host_func, memory_view, take_pending_host_exception, val_kinds
 from .base import Limits, LimitError, Result, VMError
 from .dirty import DirtyTracker
-from .emscripten_fs import EBADF, EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
+from .emscripten_fs import EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
 from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
 from .image import PagedImage
-from .wasm import ModuleCache, make_engine
+from .wasm import ModuleCache, _first_line, _trap_reason
 
 FORMATS = ("wasm32-unknown-emscripten2",)
 # emscripten3's glue in ao-loader is not emscripten2's (see docs/emscripten.md): refused until it has its own profile
@@ -401,7 +400,7 @@ class EmscriptenInstance:
                     RawFunc(store, main, (), tuple(val_kinds(ty.results)))()
                 if "fflush" in names:
                     RawFunc(store, ex["fflush"], (I32,), (I32,))(0)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            except (wasmtime.Trap, wasmtime.WasmtimeError):
                 if not isinstance(self._error, ExitStatus):
                     raise
                 self._error = None
@@ -823,7 +822,7 @@ class EmscriptenInstance:
             if tm.isdst < 0:
                 s._w32(ptr + 32, 0)
             write_tm(ptr, gmtime(t), False)
-            return _to_int32(t)
+            return _u32(t)
 
         def tzset(ptz, pdaylight, ptzname):
             if s._host.tz_done:
@@ -1004,20 +1003,3 @@ def _i32(v: int) -> int:
 
 def _u32(v: int) -> int:
     return v & 0xFFFFFFFF
-
-
-def _to_int32(v: int) -> int:
-    return v & 0xFFFFFFFF
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _trap_reason(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(getattr(exc, "message", None) or exc).strip().splitlines()]
-    if "Caused by:" in lines:
-        lines = [ln for ln in lines[lines.index("Caused by:") + 1:] if ln]
-    text = lines[0] if lines and lines[0] else type(exc).__name__
-    return text.removeprefix("wasm trap: ")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Iterable
 
 from ..base import Limits, VMError
 from .build import BuildError, SDIST_SHA256, build_key, cache_root, module_path
