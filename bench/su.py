@@ -14,7 +14,8 @@ committed assignment (the SU answers only after COMMIT), so throughput = 200s / 
 compare that, not only assign/s. In brackets: the same split by thread (`loop` = event loop,
 `python` = the log's writer thread), the client's CPU per request and the load average at the end;
 the next line is the log writer's view from /metrics (writes per commit, time per transaction and
-in COMMIT, slots built ahead / rebuilt; one worker's view with --workers).
+in COMMIT, slots built ahead / rebuilt, mean time from a verified item's acceptance to its commit; one
+worker's view with --workers).
 """
 from __future__ import annotations
 
@@ -146,9 +147,9 @@ def _store_metrics(port: int) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     out = {}
     for line in text.splitlines():
-        if line.startswith("aonet_su_store_"):
+        if line.startswith(("aonet_su_store_", "aonet_su_schedule_seconds_")):
             name, _, value = line.partition(" ")
-            out[name[len("aonet_su_store_"):]] = float(value)
+            out[name[len("aonet_su_store_"):] if name.startswith("aonet_su_store_") else name] = float(value)
     return out
 
 
@@ -215,13 +216,21 @@ def run_http(args) -> None:
             print(f"{'':>7} log writer: {st['writes'] / st['batches']:.1f} writes/commit, "
                   f"{st['write_seconds'] / st['batches'] * 1e3:.2f} ms/transaction of which COMMIT "
                   f"{st['commit_seconds'] / st['batches'] * 1e3:.2f} ms; slots built ahead {st['prebuilt']:.0f}, "
-                  f"rebuilt {st['rebuilt']:.0f}", flush=True)
+                  f"rebuilt {st['rebuilt']:.0f}" + _accepted_to_durable(st), flush=True)
+
+
+def _accepted_to_durable(st: dict[str, float]) -> str:
+    """Mean of the SU's aonet_su_schedule_seconds: a verified item accepted -> its slot committed."""
+    count = st.get("aonet_su_schedule_seconds_count")
+    if not count:
+        return ""
+    return f"; accepted->durable mean {st['aonet_su_schedule_seconds_sum'] / count * 1e3:.2f} ms"
 
 
 # ---- in-process core (no HTTP) ---------------------------------------------------------------
 def run_core(args) -> None:
     from aonet.ans104 import parse
-    from aonet.protocol import build_message, build_process
+    from aonet.protocol import build_process
     from aonet.store.sqlite import SQLiteStore
     from aonet.su.core import classify, parse_item
     from aonet.su.service import SchedulerService

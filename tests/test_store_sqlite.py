@@ -328,3 +328,25 @@ def test_timestamp_bounds_match_a_full_scan(store):
                 assert [x.nonce for x in got] == want, (lo, hi, limit)
     assert [x.nonce for x in store.list_assignments(p.id, from_timestamp=1000, from_nonce=30, limit=2)] == [31, 32]
     assert store.list_assignments("Q" * 43, from_timestamp=1) == []
+
+
+def test_group_commit_window_waits_only_under_load(tmp_path):
+    """A small batch after a large one waits once for company; a wait that gained nothing stops
+    the waiting, so a lone client is not delayed; every write still commits in order."""
+    store = SQLiteStore(tmp_path / "log.sqlite", commit_window=0.05, commit_min=2)
+    try:
+        p = build_process(ALICE, "M" * 43, SU.address)
+        _warm(store, p, n=2)
+        assert store.stats["window_waits"] == 0          # one at a time: never waited
+        burst = [store.schedule(_request(p, build_message(ALICE, p.id, data=f"b{i}"))) for i in range(40)]
+        assert [f.result()[0].nonce for f in burst] == list(range(3, 43))
+        assert store.stats["max_batch"] >= 2
+        store.schedule(_request(p, build_message(ALICE, p.id, data="alone"))).result()
+        waits = store.stats["window_waits"]
+        assert waits >= 1                                # after a batch of several, a lone write waited
+        for i in range(5):
+            store.schedule(_request(p, build_message(ALICE, p.id, data=f"seq {i}"))).result()
+        assert store.stats["window_waits"] == waits      # ...gained nothing, so the next ones do not
+        _chain_ok(store, p, 49)
+    finally:
+        store.close()
