@@ -12,7 +12,15 @@ Unit keys are generated once per session and copied in, so starting a devnet cos
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +29,7 @@ from aonet.node import NodeConfig, start_background, unit_wallet
 from aonet.wallet import Wallet
 
 MODULES = Path(__file__).resolve().parent / "modules"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +84,37 @@ def make_devnet(tmp_path, pingpong_wasm, unit_wallets):
     yield make
     for net in started:
         net.stop()
+
+
+@contextlib.contextmanager
+def aonet_up(data_dir: Path, modules: str, timeout: float = 180):
+    """`aonet up --port 0 --modules MODULES` as a person runs it (a subprocess); yields (proc, banner).
+
+    The banner is stdout up to the 'Ctrl-C stops' line, printed once every unit serves. On exit the
+    devnet gets SIGINT and must stop cleanly (exit 0)."""
+    log = data_dir / "up.stderr"            # a file, not a pipe: a chatty devnet must never block on it
+    cmd = [sys.executable, "-m", "aonet.cli", "up", "--port", "0", "--modules", modules, "--data-dir", str(data_dir)]
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while not (seen and seen[-1].startswith("Ctrl-C")):
+            try:
+                seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(f"aonet up did not start (exit {proc.poll()}): {''.join(seen)!r}\n"
+                                         f"{log.read_text()[-4000:]}") from None
+        yield proc, "".join(seen)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        assert code == 0, log.read_text()[-4000:]

@@ -17,11 +17,8 @@ import contextlib
 import io
 import json
 import os
-import queue
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -37,7 +34,7 @@ from aonet.config import DevnetConfig, config_path
 from aonet.vm.lua import BLUEPRINTS, lua_module
 from aonet.wallet import Wallet
 
-from fixtures_devnet import seed, unit_wallets  # noqa: F401
+from fixtures_devnet import aonet_up, seed, unit_wallets  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 PING = ROOT / "examples" / "ping.lua"
@@ -74,42 +71,12 @@ class Up:
                        wallet=c.wallet)
 
 
-def _read_banner(proc: subprocess.Popen, log: Path, timeout: float) -> str:
-    """stdout up to the 'Ctrl-C stops' line (`aonet up` prints it once every unit serves)."""
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while not seen or not seen[-1].startswith("Ctrl-C"):
-        try:
-            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        except queue.Empty:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError(f"aonet up did not start (exit {proc.poll()}): {''.join(seen)!r}\n"
-                                     f"{log.read_text()[-4000:]}") from None
-    return "".join(seen)
-
-
 @pytest.fixture(scope="module")
 def up(tmp_path_factory, unit_wallets):  # noqa: F811
     lua_module()     # build (or find) the module in this process's cache first, shared with other tests
     data_dir = seed(tmp_path_factory.mktemp("aonet-up"), unit_wallets)
-    cmd = [sys.executable, "-m", "aonet.cli", "up", "--port", "0", "--modules", "lua", "--data-dir", str(data_dir)]
-    log = data_dir / "up.stderr"            # a file, not a pipe: a chatty devnet must never block on it
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        banner = _read_banner(proc, log, timeout=180)
+    with aonet_up(data_dir, "lua") as (proc, banner):
         yield Up(data_dir, DevnetConfig.load(config_path(data_dir)), banner, proc)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        assert code == 0, log.read_text()[-4000:]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

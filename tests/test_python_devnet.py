@@ -11,11 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,7 +24,7 @@ from aonet.config import DevnetConfig, config_path
 from aonet.vm.python import python_module
 from aonet.wallet import Wallet
 
-from fixtures_devnet import seed, unit_wallets  # noqa: F401
+from fixtures_devnet import aonet_up, seed, unit_wallets  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 PING = ROOT / "examples" / "ping.py"
@@ -69,41 +64,12 @@ class Up:
         return [e["node"] for e in json.loads(out)["edges"]]
 
 
-def _banner(proc: subprocess.Popen, log: Path, timeout: float) -> str:
-    """What `aonet up` printed, up to its 'Ctrl-C stops' line (printed once every unit serves)."""
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while not (seen and seen[-1].startswith("Ctrl-C")):
-        try:
-            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        except queue.Empty:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError(f"aonet up did not start (exit {proc.poll()}): {''.join(seen)!r}\n"
-                                     f"{log.read_text()[-4000:]}") from None
-    return "".join(seen)
-
-
 @pytest.fixture(scope="module")
 def up(tmp_path_factory, unit_wallets):  # noqa: F811
     python_module()          # build (or find) the module in the shared cache before the subprocess needs it
     data_dir = seed(tmp_path_factory.mktemp("aonet-up-python"), unit_wallets)
-    log = data_dir / "up.stderr"             # a file: a chatty devnet must never block on a pipe
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "aonet.cli", "up", "--port", "0", "--modules", "python",
-                                 "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        yield Up(data_dir, _banner(proc, log, timeout=180))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        assert code == 0, log.read_text()[-4000:]
+    with aonet_up(data_dir, "python") as (_proc, banner):
+        yield Up(data_dir, banner)
 
 
 @pytest.fixture(scope="module")
