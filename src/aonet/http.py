@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .errors import StatusError
+
 log = logging.getLogger("aonet.http")
 
 
@@ -28,4 +30,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return json_error(500, f"internal error: {type(exc).__name__}")
 
 
-JSON_ERRORS = {HTTPException: _http_error, Exception: _server_error}
+async def _status_error(request: Request, exc: StatusError) -> Response:
+    return json_error(exc.status, str(exc))
+
+
+JSON_ERRORS = {HTTPException: _http_error, StatusError: _status_error, Exception: _server_error}

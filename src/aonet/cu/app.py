@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..http import JSON_ERRORS
+from ..http import JSON_ERRORS, json_error
 
 from ..wallet import Wallet
 from .core import UnitLimits
@@ -38,10 +38,6 @@ INLINE_SIGN_BYTES = 64 << 10   # Ed25519 responses up to this size are signed on
 
 def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _error(exc: CUError) -> Response:
-    return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
 
 def _int(request: Request, name: str, default: int | None = None, *, lo: int | None = None,
@@ -107,7 +103,7 @@ def create_cu_app(*, data_dir: str | os.PathLike | None = None, su_url: str | No
             if exc.status >= 500:
                 cu.metrics["errors"] += 1
                 log.warning("CU %s %s: %s", request.method, request.url.path, exc)
-            return _error(exc)
+            return json_error(exc.status, str(exc))
 
     def pid_param(request: Request) -> str:
         pid = request.query_params.get("process-id")

@@ -1,19 +1,11 @@
 """The CU's typed errors: each carries the HTTP status AO's CU answers with, so the shell maps them 1:1."""
 from __future__ import annotations
 
+from ..errors import StatusError
 
-class CUError(Exception):
+
+class CUError(StatusError):
     """Base: an error the CU reports as `{"error": "<message>"}` with `status`."""
-    status = 500
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
-
-    @property
-    def message(self) -> str:
-        return str(self)
 
 
 class NotFound(CUError):

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..http import JSON_ERRORS
+from ..http import JSON_ERRORS, json_error
 
 from ..ans104 import ANS104Error, parse
 from ..blocks import BlockClock, now_ms
@@ -31,10 +31,6 @@ RESERVED_HEADERS = {"content-length", "content-type", "transfer-encoding", "conn
                     "content-encoding", "keep-alive", "host"}
 DEVNET_FINALITY = 50   # a devnet block is final at once: report this many extra confirmations
 MAX_UPLOAD = 10 * 1024 * 1024
-
-
-def _err(status: int, text: str) -> JSONResponse:
-    return JSONResponse({"error": text}, status_code=status)
 
 
 def _tag_headers(item) -> dict[str, str]:
@@ -99,14 +95,14 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
     async def raw(request: Request) -> Response:
         rec = _lookup(request.path_params["id"])
         if rec is None:
-            return _err(404, "Not Found")
+            return json_error(404, "Not Found")
         item = rec.item()
         return Response(item.data, media_type=item.tag("Content-Type") or "application/octet-stream")
 
     async def data(request: Request) -> Response:
         rec = _lookup(request.path_params["id"])
         if rec is None:
-            return _err(404, "Not Found")
+            return json_error(404, "Not Found")
         item = rec.item()
         headers = _tag_headers(item)
         headers.update({"X-Arweave-Id": rec.id, "X-Arweave-Owner": rec.owner,
@@ -122,7 +118,7 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
     async def status(request: Request) -> Response:
         rec = _lookup(request.path_params["id"])
         if rec is None:
-            return _err(404, "Not Found.")
+            return json_error(404, "Not Found.")
         h = clock.current_height()
         return JSONResponse({"block_height": rec.height, "block_indep_hash": clock.block_id(rec.height),
                              "number_of_confirmations": max(0, h - rec.height) + 1 + DEVNET_FINALITY})
@@ -130,7 +126,7 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
     async def tx(request: Request) -> Response:
         rec = _lookup(request.path_params["id"])
         if rec is None:
-            return _err(404, "Not Found.")
+            return json_error(404, "Not Found.")
         item = rec.item()
         return JSONResponse({"format": 2, "id": rec.id, "last_tx": b64url_encode(item.anchor or b""),
                              "owner": b64url_encode(item.owner), "tags": [
@@ -142,13 +138,13 @@ def create_gateway_app(store: Store, clock: BlockClock | None = None, *, network
     async def upload(request: Request) -> Response:
         body = await request.body()
         if not body:
-            return _err(400, "upload needs a raw ANS-104 data item as the request body")
+            return json_error(400, "upload needs a raw ANS-104 data item as the request body")
         if len(body) > MAX_UPLOAD:
-            return _err(413, f"data item is larger than {MAX_UPLOAD} bytes")
+            return json_error(413, f"data item is larger than {MAX_UPLOAD} bytes")
         try:
             item = parse(body, verify=True)
         except ANS104Error as exc:
-            return _err(400, f"invalid data item: {exc}")
+            return json_error(400, f"invalid data item: {exc}")
         rec = store.get_item(item.id)
         if rec is None:
             rec = await asyncio.to_thread(store.put_item, item)

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..http import JSON_ERRORS
+from ..errors import StatusError
+from ..http import JSON_ERRORS, json_error
 
 from ..ans104 import ANS104Error, parse
 from ..protocol import is_ao_item, item_type
@@ -31,10 +32,11 @@ log = logging.getLogger("aonet.mu")
 MAX_BODY = 10 * 1024 * 1024
 
 
-class MUError(Exception):
+class MUError(StatusError):
+    """A request the MU refuses (or cannot carry out), with its HTTP status."""
+
     def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
 
 
 class MessengerUnit:
@@ -165,15 +167,12 @@ def trace_table(trace: dict) -> str:
 def create_mu_app(mu: MessengerUnit, *, manage_lifecycle: bool = True) -> Starlette:
     """The HTTP face of `mu`; with manage_lifecycle the app's lifespan starts and stops it."""
 
-    def err(status: int, text: str) -> JSONResponse:
-        return JSONResponse({"error": text}, status_code=status)
-
     async def root_get(request: Request) -> Response:
         q = request.query_params
         if q.get("debug") == "true":
             mid = q.get("message") or q.get("assign") or q.get("spawn") or q.get("process")
             if not mid:
-                return err(400, "debug needs message=, assign=, spawn= or process=")
+                return json_error(400, "debug needs message=, assign=, spawn= or process=")
             tr = mu.trace(mid)
             if q.get("format") == "text":
                 return PlainTextResponse(trace_table(tr))
@@ -186,17 +185,17 @@ def create_mu_app(mu: MessengerUnit, *, manage_lifecycle: bool = True) -> Starle
         try:
             if pid or assign:
                 if not (pid and assign):
-                    return err(400, "assign needs both process-id and assign")
+                    return json_error(400, "assign needs both process-id and assign")
                 out = await mu.assign(pid, assign, exclude=q.get("exclude"), base_layer="base-layer" in q)
                 return JSONResponse(out, status_code=202)
             body = await request.body()
             if not body:
-                return err(400, "POST / needs a raw ANS-104 data item (Content-Type: application/octet-stream)")
+                return json_error(400, "POST / needs a raw ANS-104 data item (Content-Type: application/octet-stream)")
             if len(body) > MAX_BODY:
-                return err(413, "data item larger than 10 MiB")
+                return json_error(413, "data item larger than 10 MiB")
             return JSONResponse(await mu.submit(body), status_code=202)
         except MUError as exc:
-            return err(exc.status, str(exc))
+            return json_error(exc.status, str(exc))
 
     async def monitor(request: Request) -> Response:
         pid = request.path_params["pid"]
@@ -206,9 +205,9 @@ def create_mu_app(mu: MessengerUnit, *, manage_lifecycle: bool = True) -> Starle
         try:
             known = await mu.locator.process(pid)
         except (LocateError, httpx.HTTPError) as exc:
-            return JSONResponse({"error": f"cannot locate process {pid}: {exc}"}, status_code=502)
+            return json_error(502, f"cannot locate process {pid}: {exc}")
         if known is None:
-            return JSONResponse({"error": f"{pid} is not a process this network knows"}, status_code=404)
+            return json_error(404, f"{pid} is not a process this network knows")
         await mu.monitor.add(pid)
         return PlainTextResponse("Monitoring process")
 

@@ -34,13 +34,14 @@ from ..blocks import format_height
 from ..encoding import b64url_decode, b64url_encode, id_bytes
 from ..protocol import DATA_PROTOCOL, VARIANT, is_ao_item, item_type
 from ..store.base import AssignmentRecord, Head, ItemRecord, ProcessRecord
+from ..errors import StatusError
 from . import fastcrypto
 
 EPOCH = 0
 
 
 # ---- errors ----------------------------------------------------------------------------------
-class ScheduleError(ValueError):
+class ScheduleError(StatusError, ValueError):
     """An item or request the SU refuses; `status` is the HTTP status the shell answers."""
     status = 400
 
