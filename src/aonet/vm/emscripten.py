@@ -46,7 +46,7 @@ from .dirty import DirtyTracker
 from .emscripten_fs import EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
 from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
 from .image import PagedImage
-from .wasm import ModuleCache, _first_line, _trap_reason
+from .wasm import ModuleCache, _first_line, _trap_reason, make_engine
 
 FORMATS = ("wasm32-unknown-emscripten2",)
 # emscripten3's glue in ao-loader is not emscripten2's (see docs/emscripten.md): refused until it has its own profile
@@ -193,15 +193,7 @@ class EmscriptenRuntime:
 
 
 def make_emscripten_engine() -> wasmtime.Engine:
-    cfg = wasmtime.Config()
-    cfg.consume_fuel = False
-    cfg.cranelift_nan_canonicalization = False
-    cfg.wasm_threads = False
-    cfg.wasm_bulk_memory = True
-    cfg.wasm_reference_types = True
-    cfg.wasm_memory64 = True
-    cfg.wasm_exceptions = True
-    return wasmtime.Engine(cfg)
+    return make_engine(fuel=False, canonical_nan=False)
 
 
 # -- host state of one incarnation -----------------------------------------------------------------------------

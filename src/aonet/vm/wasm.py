@@ -68,11 +68,14 @@ _scan_once = json.JSONDecoder().scan_once      # the C scanner behind json.loads
 _BOM = b"\xef\xbb\xbf"
 
 
-def make_engine() -> wasmtime.Engine:
-    """The one engine configuration every aonet CU must share (it decides fuel counts and NaN bits)."""
+def make_engine(*, fuel: bool = True, canonical_nan: bool = True) -> wasmtime.Engine:
+    """The one engine configuration every aonet CU must share (it decides fuel counts and NaN bits).
+
+    AO's emscripten modules meter themselves (`metering.usegas`) and must keep V8's NaN bits, so their
+    runtime asks for `fuel=False, canonical_nan=False`; everything else is the same."""
     cfg = wasmtime.Config()
-    cfg.consume_fuel = True
-    cfg.cranelift_nan_canonicalization = True
+    cfg.consume_fuel = fuel
+    cfg.cranelift_nan_canonicalization = canonical_nan
     cfg.wasm_threads = False
     cfg.wasm_relaxed_simd = True
     cfg.wasm_relaxed_simd_deterministic = True
