@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,8 +24,10 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from aonet.protocol import build_process
 from aonet.node import NodeConfig, start_background, unit_wallet
 from aonet.wallet import Wallet
 
@@ -118,3 +121,17 @@ def aonet_up(data_dir: Path, modules: str, timeout: float = 180):
             proc.kill()
             raise
         assert code == 0, log.read_text()[-4000:]
+
+
+def mu_post(url: str, item) -> dict:
+    """POST a signed item to an MU as AO's clients do; the MU must accept it (202)."""
+    r = httpx.post(url, content=item.raw, headers={"Content-Type": "application/octet-stream"}, timeout=60)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def spawn_pingpong(net, wallet, tags=()) -> str:
+    """Spawn a process of the `pingpong` test module through the MU; returns its id."""
+    p = build_process(wallet, net.modules["pingpong"], net.scheduler, tags=tags, anchor=secrets.token_hex(16))
+    assert mu_post(net.mu_url, p)["id"] == p.id
+    return p.id

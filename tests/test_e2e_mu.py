@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from aonet.node import free_ports
-from aonet.protocol import build_message, build_process
+from aonet.protocol import build_message
 from aonet.wallet import Wallet
 from fixtures_devnet import devnet, make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
+from fixtures_devnet import mu_post as post, spawn_pingpong as spawn
 
 HTTP = httpx.Client(timeout=60)
 
@@ -25,18 +26,6 @@ HTTP = httpx.Client(timeout=60)
 @pytest.fixture(scope="module")
 def user():
     return Wallet.generate("ed25519")
-
-
-def post(url: str, item) -> dict:
-    r = HTTP.post(url, content=item.raw, headers={"Content-Type": "application/octet-stream"})
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-def spawn(net, w, tags=()) -> str:
-    p = build_process(w, net.modules["pingpong"], net.scheduler, tags=tags, anchor=secrets.token_hex(16))
-    assert post(net.mu_url, p)["id"] == p.id
-    return p.id
 
 
 def send(net, w, pid, action, data=" ", **tags) -> str:
