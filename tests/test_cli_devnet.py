@@ -1,18 +1,15 @@
 """The `aonet` command and shell end to end on a real devnet (devnet.json written by the node)."""
 from __future__ import annotations
 
-import io
 import json
-import threading
-import time
 
 import pytest
-from rich.console import Console
 
 from aonet.cli import main
 
 pytest.importorskip("aonet.cu.app", reason="the CU's HTTP app is not in this tree yet")
 
+from shell_driver import driven_shell
 from fixtures_devnet import devnet_config, pingpong_wasm, seed, unit_wallets  # noqa: F401,E402
 
 
@@ -71,41 +68,16 @@ def test_spawn_load_send_result_results_dryrun_inspect(capsys, d, tmp_path):
 
 
 def test_shell_evaluates_and_shows_incoming_results(d, devnet, capsys):
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-
-    from aonet.cli.args import build_parser
-    from aonet.cli.context import Context
-    from aonet.cli.shell import run_shell
-
     code, out, err = run(capsys, *d, "spawn", "--lua")
     pid = out.strip()
-    buf = io.StringIO()
-    console = Console(file=buf, width=200, color_system=None)
-    args = build_parser().parse_args([*d, "shell", pid, "--poll", "0.2"])
-
-    def wait_for(text, timeout=30):
-        deadline = time.monotonic() + timeout
-        while text not in buf.getvalue():
-            assert time.monotonic() < deadline, f"{text!r} not in {buf.getvalue()!r}"
-            time.sleep(0.05)
-
-    with create_pipe_input() as inp:
-        done = []
-        t = threading.Thread(target=lambda: done.append(run_shell(Context(args), input=inp, output=DummyOutput(),
-                                                                  console=console)))
-        t.start()
-        inp.send_text("function add(a, b)\r  return a + b\rend\r")
-        inp.send_text("return add(40, 2)\r")
-        wait_for("42")
-        inp.send_text("Handlers.add('ping', 'Ping', function(m) print('incoming ping') end)\r")
-        inp.send_text("Send({Target = ao.id, Action = 'Ping'})\r")
-        wait_for("incoming ping")          # arrived by the MU, shown by the poller
-        inp.send_text(".bogus\r")
-        wait_for("unknown command")
-        inp.send_text(".exit\r")
-        t.join(30)
-    assert done == [0]
-    text = buf.getvalue()
-    assert [line.strip() for line in text.splitlines()].count("42") == 1 and "new result" in text
+    with driven_shell([*d, "shell", pid, "--poll", "0.2"], width=200) as sh:
+        sh.send("function add(a, b)\r  return a + b\rend\r")
+        sh.send("return add(40, 2)\r")
+        sh.wait_for("42")
+        sh.send("Handlers.add('ping', 'Ping', function(m) print('incoming ping') end)\r")
+        sh.send("Send({Target = ao.id, Action = 'Ping'})\r")
+        sh.wait_for("incoming ping")          # arrived by the MU, shown by the poller
+        sh.send(".bogus\r")
+        sh.wait_for("unknown command")
+    assert sh.lines().count("42") == 1 and "new result" in sh.text()
     assert (devnet.config.path / "shell_history").read_text().count("return add(40, 2)") == 1

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rich.console import Console
 
 from aonet.cli import main
 from aonet.client import connect
@@ -34,6 +33,7 @@ from aonet.config import DevnetConfig, config_path
 from aonet.vm.lua import BLUEPRINTS, lua_module
 from aonet.wallet import Wallet
 
+from shell_driver import driven_shell
 from fixtures_devnet import aonet_up, seed, unit_wallets  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,41 +152,17 @@ def test_spawn_lua_with_the_ping_example(up, capsys):
 
 
 def test_shell_on_a_lua_process(up, capsys):
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-
-    from aonet.cli.args import build_parser
-    from aonet.cli.context import Context
-    from aonet.cli.shell import run_shell
-
     code, out, err = run(capsys, *up.args, "spawn", "--lua")
     assert code == 0, err
     pid = out.strip()
-    buf = io.StringIO()
-    console = Console(file=buf, width=300, color_system=None)
-    args = build_parser().parse_args([*up.args, "shell", pid, "--poll", "0.2"])
-
-    def wait_for(text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in buf.getvalue():
-            assert time.monotonic() < deadline, f"{text!r} not in {buf.getvalue()!r}"
-            time.sleep(0.05)
-
-    with create_pipe_input() as inp:
-        done: list[int] = []
-        t = threading.Thread(target=lambda: done.append(
-            run_shell(Context(args), input=inp, output=DummyOutput(), console=console)))
-        t.start()
-        inp.send_text("return 1 + 41\r")
-        wait_for("42")
-        inp.send_text(f".load {PING}\r")
-        wait_for("ping loaded")
-        inp.send_text("ping(ao.id)\r")                       # the MU carries the Ping, then the Pong
-        wait_for(f"pong from {pid} (1 so far)")              # shown by the poller when it arrives
-        inp.send_text(".exit\r")
-        t.join(30)
-    assert done == [0]
-    assert [line.strip() for line in buf.getvalue().splitlines()].count("42") == 1
+    with driven_shell([*up.args, "shell", pid, "--poll", "0.2"]) as sh:
+        sh.send("return 1 + 41\r")
+        sh.wait_for("42")
+        sh.send(f".load {PING}\r")
+        sh.wait_for("ping loaded")
+        sh.send("ping(ao.id)\r")                            # the MU carries the Ping, then the Pong
+        sh.wait_for(f"pong from {pid} (1 so far)")           # shown by the poller when it arrives
+    assert sh.lines().count("42") == 1
 
 
 # ---- AO's own client -----------------------------------------------------------------------------

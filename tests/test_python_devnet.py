@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from rich.console import Console
 
 from aonet.cli import main
 from aonet.config import DevnetConfig, config_path
 from aonet.vm.python import python_module
 from aonet.wallet import Wallet
 
+from shell_driver import driven_shell
 from fixtures_devnet import aonet_up, seed, unit_wallets  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,44 +133,19 @@ def test_a_process_awaits_another_through_the_mu(up, pingers):
 
 
 def test_shell_speaks_python(up):
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-
-    from aonet.cli.args import build_parser
-    from aonet.cli.context import Context
-    from aonet.cli.shell import run_shell
-
     pid = up.spawn()
-    buf = io.StringIO()
-    console = Console(file=buf, width=300, color_system=None)
-    args = build_parser().parse_args(["--data-dir", str(up.data_dir), "shell", pid, "--poll", "0.2"])
-
-    def wait_for(text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in buf.getvalue():
-            assert time.monotonic() < deadline, f"{text!r} not in {buf.getvalue()!r}"
-            time.sleep(0.05)
-
-    with create_pipe_input() as inp:
-        done: list[int] = []
-        t = threading.Thread(target=lambda: done.append(
-            run_shell(Context(args), input=inp, output=DummyOutput(), console=console)))
-        t.start()
-        wait_for("(python)")
-        inp.send_text("1 + 41\r")
-        wait_for("42")
+    with driven_shell(["--data-dir", str(up.data_dir), "shell", pid, "--poll", "0.2"]) as sh:
+        sh.wait_for("(python)")
+        sh.send("1 + 41\r")
+        sh.wait_for("42")
         # a block: Enter after `:` opens a line, an empty line ends the block (as in Python's REPL)
-        inp.send_text("def double(x):\r    y = 2 * x\r    return y\r\r")
-        inp.send_text("double(21) + 1\r")
-        wait_for("43")
-        inp.send_text(f".load {PING}\r")
-        inp.send_text("ping(ao.process.id)\r")              # the MU carries the Ping, then the Pong
-        wait_for(f"pong from {pid} (1 so far)")              # shown by the poller when it arrives
-        inp.send_text(".exit\r")
-        t.join(30)
-    assert done == [0]
-    lines = [line.strip() for line in buf.getvalue().splitlines()]
-    assert lines.count("42") == 1 and lines.count("43") == 1
+        sh.send("def double(x):\r    y = 2 * x\r    return y\r\r")
+        sh.send("double(21) + 1\r")
+        sh.wait_for("43")
+        sh.send(f".load {PING}\r")
+        sh.send("ping(ao.process.id)\r")                   # the MU carries the Ping, then the Pong
+        sh.wait_for(f"pong from {pid} (1 so far)")           # shown by the poller when it arrives
+    assert sh.lines().count("42") == 1 and sh.lines().count("43") == 1
 
 
 def test_python_token_mint_by_owner_and_notice_through_the_mu(up, pingers):
