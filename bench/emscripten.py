@@ -9,9 +9,10 @@ Ways of running a process:
   bytes    - the same with snapshot() -> bytes (a full copy per message, like the loader's Memory)
   instance - the state stays in the instance (aonet: handle; loader: handle(null, msg, env))
 The loader runs "bytes" like "memory" (its Memory is always a full copy).
-Module: the emlua test process (Lua 5.3 + aonet's process library, wasm32-unknown-emscripten2,
-built with Debian's emscripten into the cache). Messages: Inc, Ping (a reply in the outbox), Eval.
-usage: .venv/bin/python bench/emscripten.py [--repeat N]
+Module: the emlua test process (Lua 5.3 + aonet's process library, built with Debian's emscripten into
+the cache for the chosen format: wasm32-unknown-emscripten2 (default), ...3 or ...4).
+Messages: Inc, Ping (a reply in the outbox), Eval.
+usage: .venv/bin/python bench/emscripten.py [--repeat N] [--format wasm32-unknown-emscripten3]
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def build() -> Path:
     spec = importlib.util.spec_from_file_location("emlua_build", ROOT / "tests" / "modules" / "emlua" / "build.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.build()
+    return mod.build(fmt=FORMAT)
 
 
 def workload() -> tuple[list, list]:
@@ -86,11 +87,15 @@ def aonet(path: Path, mode: str, repeat: int, dirty_tracking: bool = True) -> tu
 
 
 def main() -> None:
+    global FORMAT
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=300)
+    ap.add_argument("--format", default=FORMAT, choices=("wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3",
+                                                         "wasm32-unknown-emscripten4"))
     args = ap.parse_args()
+    FORMAT = args.format
     path = build()
-    print(f"module {path.name} ({path.stat().st_size} bytes), {3 * args.repeat} messages per run")
+    print(f"format {FORMAT}, module {path.name} ({path.stat().st_size} bytes), {3 * args.repeat} messages per run")
     tracking = DirtyTracker.open() is not None
     print(f"dirty-page tracking (userfaultfd + PAGEMAP_SCAN): {'on' if tracking else 'unavailable'}")
     ref_memory = loader(path, "memory", args.repeat)

@@ -9,7 +9,8 @@ emscripten and metered with AO's pass) goes through the real devnet:
   returned is the loader's, and the CU's memory (`/state`) is the loader's byte for byte;
 - a message that errors leaves the state as before; stopping the devnet checkpoints the process,
   and a restarted CU continues from that memory image;
-- a module published with a format the CU does not run gives a 4xx JSON error naming the format.
+- a module published with a format the CU does not run gives a 4xx JSON error naming the format;
+- the emscripten3 and emscripten4 (Asyncify) builds go through the same checks.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from aonet.cu.storage import CUStorage
 
 from fixtures_devnet import make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
 from test_emscripten import FORMAT, HANDLERS, emlua, module_path, reference  # noqa: F401
+from test_emscripten3 import FORMATS as NEWER_FORMATS, newer, reference as reference_newer  # noqa: F401
 
 pytest.importorskip("aonet.cu.app", reason="the CU's HTTP app is not in this tree yet")
 
@@ -66,10 +68,14 @@ def evaluated_messages(net, pid: str) -> list[tuple[str | None, dict, dict]]:
     return out
 
 
-def assert_cu_is_ao_loader(net, pid: str, module_path: str) -> None:  # noqa: F811
+def assert_cu_is_ao_loader(net, pid: str, module_path: str, fmt: str = FORMAT) -> None:  # noqa: F811
     """Every stored CU result and the CU's memory equal ao-loader's on the same messages."""
     msgs = evaluated_messages(net, pid)
-    ref = reference(module_path, [(m, e) for _, m, e in msgs], {"computeLimit": COMPUTE}, program=PROGRAM)
+    if fmt == FORMAT:
+        ref = reference(module_path, [(m, e) for _, m, e in msgs], {"computeLimit": COMPUTE}, program=PROGRAM)
+    else:
+        ref = reference_newer(module_path, fmt, [(m, e) for _, m, e in msgs], {"computeLimit": COMPUTE},
+                              program=PROGRAM)
     assert len(ref) == len(msgs)
     with client(net) as ao:
         for (mid, _, _), r in zip(msgs, ref):
@@ -127,9 +133,9 @@ def test_publish_spawn_send_restart_unsupported(make_devnet, module_path, capsys
         assert ao.send(pid, "return Count", action="Eval").result.text == "3"
     assert_cu_is_ao_loader(net, pid, module_path)
 
-    # a format this CU does not run: the result is a 422 JSON error naming it, never a 500
+    # a format this CU does not run (the oldest glue): the result is a 422 JSON error naming it, never a 500
     code, out, err = cli(capsys, "--data-dir", str(net.config.path), "module", "publish", module_path,
-                         "--format", "wasm32-unknown-emscripten4")
+                         "--format", "wasm32-unknown-emscripten")
     assert code == 0, err
     bad = out.strip()
     with client(net) as ao:
@@ -137,10 +143,40 @@ def test_publish_spawn_send_restart_unsupported(make_devnet, module_path, capsys
         with pytest.raises(UnitError) as info:
             ao.send(bad_pid, "", action="Inc")
         assert info.value.unit == "cu" and info.value.status == 422
-        assert "wasm32-unknown-emscripten4" in info.value.error
+        assert "('wasm32-unknown-emscripten';" in info.value.error     # the format, named exactly
         mid = ao.message(bad_pid, "", [("Action", "Inc")])
     r = httpx.get(f"{net.cu_url}/result/{mid}", params={"process-id": bad_pid}, timeout=60)
-    assert r.status_code == 422 and "wasm32-unknown-emscripten4" in r.json()["error"]
+    assert r.status_code == 422 and "('wasm32-unknown-emscripten';" in r.json()["error"]
+
+
+@pytest.mark.parametrize("fmt", NEWER_FORMATS)
+def test_newer_formats_through_the_devnet(make_devnet, newer, capsys, tmp_path, fmt):  # noqa: F811
+    """emscripten3 and emscripten4 (Asyncify) processes served by the CU: every result and the memory
+    are ao-loader's, a failed message leaves no trace, and a restarted CU continues from its checkpoint."""
+    _, path = newer[fmt]
+    data_dir = tmp_path / "net"
+    net = make_devnet(data_dir, modules=())
+    code, out, err = cli(capsys, "--data-dir", str(net.config.path), "module", "publish", path, "--format", fmt,
+                         "--memory-limit", "512-mb", "--compute-limit", str(COMPUTE))
+    assert code == 0, err
+    mod = out.strip()
+    with client(net) as ao:
+        pid = ao.spawn(mod)
+        assert ao.send(pid, HANDLERS, action="Eval").result.output["data"] == "ready"
+        assert ao.send(pid, "", action="Inc").result.text == "count 1"
+        assert ao.send(pid, "hi", action="Ping").result.raw["Messages"][0]["Data"] == "pong hi"
+        assert not ao.send(pid, "", action="Fail").result.ok
+        assert ao.send(pid, "", action="Inc").result.text == "count 2"
+        if fmt.endswith("4"):                                      # an Asyncify unwind/rewind in the CU
+            assert ao.send(pid, 'return drive_open("/data/x")', action="Eval").result.text == "0"
+    assert_cu_is_ao_loader(net, pid, path, fmt)
+    before = state_sha(net, pid)
+    net.stop()
+    net = make_devnet(data_dir, modules=())
+    assert state_sha(net, pid) == before
+    with client(net) as ao:
+        assert ao.send(pid, "", action="Inc").result.text == "count 3"
+    assert_cu_is_ao_loader(net, pid, path, fmt)
 
 
 def test_publish_bad_input_is_a_clear_error(emlua, capsys, tmp_path):  # noqa: F811

@@ -1,5 +1,6 @@
-"""Runs AO's own module format `wasm32-unknown-emscripten2` unchanged, bit-exact with AO's loader
-(@permaweb/ao-loader): the same memory bytes, the same GasUsed.
+"""Runs AO's own module formats `wasm32-unknown-emscripten2`, `...3` and `...4` (Asyncify) unchanged,
+bit-exact with AO's loader (@permaweb/ao-loader): the same memory bytes, the same GasUsed. What the
+three glues do differently is in emscripten_profile.py; this docstring describes emscripten2.
 
 An emscripten module expects the JavaScript glue emscripten generated for it; AO's loader ships that
 glue. This host replays what the glue does, call for call, because every wasm call it makes (stack
@@ -43,18 +44,19 @@ import wasmtime
 from ._fastcall import I32, I64, MemoryAccess, RawFunc, define_host_func, memory_view, take_pending_host_exception, val_kinds
 from .base import Limits, LimitError, Result, VMError
 from .dirty import DirtyTracker
+from .emscripten_profile import ASYNCIFY_STACK_SIZE, EMSCRIPTEN2, PROFILES, GlueProfile
 from .emscripten_fs import EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
 from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
 from .image import PagedImage
 from .wasm import ModuleCache, _first_line, _trap_reason, make_engine
 
-FORMATS = ("wasm32-unknown-emscripten2",)
-# emscripten3's glue in ao-loader is not emscripten2's (see docs/emscripten.md): refused until it has its own profile
-UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten", "wasm32-unknown-emscripten3", "wasm32-unknown-emscripten4",
+FORMATS = tuple(PROFILES)
+# see docs/emscripten.md ("Other formats"): refused until they have their own profile
+UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten",
                        "wasm64-unknown-emscripten-draft_2024_02_15", "wasm32-unknown-emscripten-metering",
                        "wasm64-unknown-emscripten-draft_2024_10_16-metering")
 PAGE = 65536
-HEAP_MAX = 524288000                 # the glue's getHeapMax()
+HEAP_MAX = EMSCRIPTEN2.heap_max      # emscripten2's getHeapMax() (emscripten3/4: 4,294,901,760)
 DEFAULT_PROGRAM = "./this.program"
 DATE_NOW_START = 10_000
 _HELPER_WAT = Path(__file__).with_name("emscripten_helper.wat")
@@ -132,11 +134,8 @@ def _inspect(sha: str, module: wasmtime.Module) -> EmModule:
         raise VMError("not an emscripten module: no exported 'memory'")
     if mem.is_64:
         raise VMError("64-bit memory: wasm64-unknown-emscripten-draft_2024_02_15 is not supported yet")
-    for name in ("handle", "stackSave", "stackRestore", "stackAlloc"):
-        if name not in exports:
-            raise VMError(f"not an AO emscripten module: export {name!r} is missing")
-    if any(n.startswith("asyncify_") for n in exports):
-        raise VMError("Asyncify module (wasm32-unknown-emscripten4 / wasm64): not supported yet")
+    if "handle" not in exports:
+        raise VMError("not an AO emscripten module: export 'handle' is missing")
     imports = []
     for imp in module.imports:
         if not isinstance(imp.type, wasmtime.FuncType):
@@ -144,6 +143,40 @@ def _inspect(sha: str, module: wasmtime.Module) -> EmModule:
         imports.append((imp.module or "", imp.name or "", imp.type))
     metered = any(m == "metering" for m, _, _ in imports)
     return EmModule(sha, module, frozenset(exports), tuple(imports), mem.limits.min, mem.limits.max, metered)
+
+
+_ASYNCIFY_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind", "asyncify_stop_rewind")
+
+
+def check_module(mod: EmModule, prof: GlueProfile) -> None:
+    """Refuse what the format's glue would refuse (a missing export it calls, an import it does not
+    provide: the loader fails to link) with a VMError naming it."""
+    for m, name, _ in mod.imports if prof.provides is not None else ():     # linking comes first
+        if m == "metering":
+            ok = name == "usegas"
+        elif m in ("env", "wasi_snapshot_preview1"):
+            ok = name in prof.provides or name == "invoke_vii"
+        else:
+            ok = False
+        if not ok:
+            raise VMError(f"module imports {m}.{name}, which ao-loader's {prof.format} glue does not provide "
+                          f"(the loader cannot link it)")
+    need = [prof.stack_save, prof.stack_restore, prof.stack_alloc]
+    if prof.asyncify:
+        need += [*_ASYNCIFY_EXPORTS, "malloc", "free"]
+    elif any(n.startswith("asyncify_") for n in mod.exports):
+        raise VMError(f"Asyncify module: its format is wasm32-unknown-emscripten4, not {prof.format}")
+    for name in need:
+        if name not in mod.exports:
+            raise VMError(f"not a {prof.format} module: export {name!r} (called by the loader's glue) is missing")
+    if prof.tempret_export and any(m == "env" and n == "_mktime_js" for m, n, _ in mod.imports) \
+            and prof.tempret_export not in mod.exports:
+        raise VMError(f"not a {prof.format} module: it imports _mktime_js but does not export {prof.tempret_export}")
+    if prof.invoke_via_dyncall:
+        for m, name, _ in mod.imports:
+            if name.startswith("invoke_") and f"dynCall_{name[7:]}" not in mod.exports:
+                raise VMError(f"module imports {name} but does not export dynCall_{name[7:]} (the {prof.format} "
+                              f"glue calls it)")
 
 
 class EmscriptenRuntime:
@@ -186,7 +219,9 @@ class EmscriptenRuntime:
                 raise VMError(f"module format {format} is not supported by aonet yet (served: {', '.join(FORMATS)})")
             raise VMError(f"unknown module format {format!r}; this runtime serves {', '.join(FORMATS)}")
         compiled = self.compile(module)
-        inst = EmscriptenInstance(self, compiled, limits)
+        profile = PROFILES[format or EMSCRIPTEN2.format]
+        check_module(compiled, profile)
+        inst = EmscriptenInstance(self, compiled, limits, profile)
         if image is not None:
             inst.restore(image)
         return inst
@@ -214,14 +249,16 @@ class EmscriptenInstance:
     max_log = 10_000
     max_log_bytes = 64 << 20
 
-    def __init__(self, runtime: EmscriptenRuntime, compiled: EmModule, limits: Limits):
+    def __init__(self, runtime: EmscriptenRuntime, compiled: EmModule, limits: Limits,
+                 profile: GlueProfile = EMSCRIPTEN2):
         self.rt = runtime
         self.compiled = compiled
         self.limits = limits
+        self.profile = profile
         if compiled.min_pages * PAGE > limits.memory:
             raise LimitError(f"module needs {compiled.min_pages * PAGE} bytes of memory at start, over the "
                              f"Memory-Limit of {limits.memory}")
-        self.heap_max = min(HEAP_MAX, limits.memory)
+        self.heap_max = min(profile.heap_max, limits.memory)
         self.stats = {"messages": 0, "failures": 0, "checkpoints": 0, "replayed": 0, "incarnations": 0}
         self.stdout = b""
         self._error: BaseException | None = None
@@ -338,17 +375,28 @@ class EmscriptenInstance:
         finally:
             take_pending_host_exception()
         ex = inst.exports(store)
+        self._instance_exports = ex
         self._store, self._ctx = store, store._context()
         self._memory = ex["memory"]
         self._memref = ctypes.byref(self._memory._memory)
         self._table = ex.get("__indirect_function_table")
         self._table_funcs: dict[int, Callable] = {}
         raw = lambda name, p, r: RawFunc(store, ex[name], p, r) if name in self.compiled.exports else None  # noqa: E731
-        self._stackSave = raw("stackSave", (), (I32,))
-        self._stackRestore = raw("stackRestore", (I32,), ())
-        self._stackAlloc = raw("stackAlloc", (I32,), (I32,))
+        prof = self.profile
+        self._stackSave = raw(prof.stack_save, (), (I32,))
+        self._stackRestore = raw(prof.stack_restore, (I32,), ())
+        self._stackAlloc = raw(prof.stack_alloc, (I32,), (I32,))
         self._setThrew = raw("setThrew", (I32, I32), ())
         self._malloc = raw("malloc", (I32,), (I32,))
+        self._free = raw("free", (I32,), ())
+        self._tempret_set = raw(prof.tempret_export, (I32,), ()) if prof.tempret_export else None
+        self._dyncalls: dict[str, Callable] = {}
+        self._async_state, self._async_data, self._async_value, self._async_ret = 0, 0, 0, 0
+        if prof.asyncify:
+            self._start_unwind = raw("asyncify_start_unwind", (I32,), ())
+            self._stop_unwind = raw("asyncify_stop_unwind", (), ())
+            self._start_rewind = raw("asyncify_start_rewind", (I32,), ())
+            self._stop_rewind = raw("asyncify_stop_rewind", (), ())
         self._errno_location = raw("__errno_location", (), (I32,))
         self._handle = raw("handle", (I32, I32), (I32,))
         self._gas_limit.set_value(store, wasmtime.Val.i64(min(self.limits.compute, (1 << 63) - 1)))
@@ -371,7 +419,21 @@ class EmscriptenInstance:
             self._w32(0, 0x63736D65)
         if "__wasm_call_ctors" in names:
             RawFunc(store, ex["__wasm_call_ctors"], (), ())()
-        if "main" in names:
+        if "main" in names and self.profile.main_args == "none":
+            main = ex["main"]
+            ty = main.type(store)
+            try:
+                if len(ty.params) == 2:
+                    RawFunc(store, main, (I32, I32), tuple(val_kinds(ty.results)))(0, 0)
+                else:
+                    RawFunc(store, main, (), tuple(val_kinds(ty.results)))()
+                if "fflush" in names and self.profile.fflush_after_main:
+                    RawFunc(store, ex["fflush"], (I32,), (I32,))(0)
+            except (wasmtime.Trap, wasmtime.WasmtimeError):
+                if not isinstance(self._error, ExitStatus):
+                    raise
+                self._error = None
+        elif "main" in names and self.profile.main_args == "argv":
             args = [self.rt.program, *self.rt.args]
             argv = self._stackAlloc((len(args) + 1) * 4)
             ptrs = []
@@ -490,6 +552,8 @@ class EmscriptenInstance:
             pm = self._stack_string(ms)
             pe = self._stack_string(es)
             pr = self._handle(pm, pe)
+            while self._async_state == _UNWINDING:     # an async import unwound the stack: finish it, rewind
+                pr = self._rewind()
             self._stackRestore(sp)
             m = self._mem()
             if 0 < pr < m.size:
@@ -522,9 +586,44 @@ class EmscriptenInstance:
 
     def _stack_string(self, s: str) -> int:
         b = s.encode("utf-8", "surrogatepass")
-        p = self._stackAlloc((_utf16_len(s) << 2) + 1)
+        if self.profile.stack_string == "utf8":
+            p = self._stackAlloc(len(b) + 1)       # stringToUTF8OnStack
+        else:
+            p = self._stackAlloc((_utf16_len(s) << 2) + 1)
         self._write(p, b + b"\0")
         return p
+
+    # -- Asyncify (emscripten4), as the glue's Asyncify.handleSleep drives it ----------------------------
+    def _async_import(self, compute: Callable[[], int]) -> int:
+        """An async import: in normal state start the operation and unwind (the glue allocates the
+        unwind data with malloc, writes its header and calls asyncify_start_unwind); when called again
+        while rewinding, stop the rewind, free the data and return the operation's result."""
+        if self._async_state == _NORMAL:
+            value = compute()                          # done "asynchronously": the result waits for the rewind
+            self._async_state = _UNWINDING
+            data = self._malloc(12 + ASYNCIFY_STACK_SIZE)
+            self._w32(data, data + 12)
+            self._w32(data + 4, data + 12 + ASYNCIFY_STACK_SIZE)
+            self._w32(data + 8, 0)                     # rewind id of `handle`, the bottom export
+            self._async_data, self._async_value = data, value
+            self._start_unwind(data)
+            return self._async_ret                     # ignored by the unwinding code
+        if self._async_state == _REWINDING:
+            self._async_state = _NORMAL
+            self._stop_rewind()
+            self._free(self._async_data)
+            self._async_data = 0
+            return self._async_ret
+        raise VMError(f"async import called in Asyncify state {self._async_state}")
+
+    def _rewind(self) -> int:
+        """Back in the host with the stack unwound: stop the unwind, then rewind into `handle` (the
+        glue calls the export again with no arguments) until it returns for good."""
+        self._stop_unwind()
+        self._async_state = _REWINDING
+        self._async_ret = self._async_value
+        self._start_rewind(self._async_data)
+        return self._handle(0, 0)
 
     def _describe(self, exc: BaseException) -> str:
         err, self._error = self._error, None
@@ -617,19 +716,35 @@ class EmscriptenInstance:
                 continue                                   # from the wasm helper, per store
             if name.startswith("invoke_"):
                 impl = self._invoke_impl(name, ty)
+            elif name == "metering_gasUsed":
+                impl = self._gas_used_impl(ty)
             else:
-                impl = impls.get(name) or _missing(mod, name)
+                impl = impls.get(name) or _missing(mod, name, self.profile.provides is not None)
             params, results = val_kinds(ty.params), val_kinds(ty.results)
             if all(k in (I32, I64) for k in params + results):
                 define_host_func(self._linker, mod, name, ty, impl, self._on_error, self._callbacks)
             else:
-                self._linker.define_func(mod, name, ty, _slow(impl, self._on_error, results), access_caller=True)
+                floats = [str(t) in ("f32", "f64") for t in ty.results]
+                self._linker.define_func(mod, name, ty, _slow(impl, self._on_error, floats), access_caller=True)
+
+    def _gas_used_impl(self, ty: wasmtime.FuncType):
+        """emscripten4's metering_gasUsed: the glue returns gas.used, a JavaScript number, which wasm
+        reads as f64, ToInt32 for i32, and cannot take as i64 (V8 throws a TypeError)."""
+        kind = str(ty.results[0]) if len(ty.results) == 1 else None
+        if kind == "i32":
+            return lambda _c, a: self._gas() & 0xFFFFFFFF
+        if kind in ("f64", "f32"):
+            return lambda _c, a: float(self._gas())
+        return lambda _c, a: _raise(VMError(f"metering_gasUsed imported with result {kind}: the loader throws "
+                                            f"TypeError (a JavaScript number is not a BigInt)"))
 
     def _invoke_impl(self, name: str, ty: wasmtime.FuncType):
+        via = f"dynCall_{name[7:]}" if self.profile.invoke_via_dyncall else None
+
         def invoke(_caller, args):
             sp = self._stackSave()
             try:
-                out = self._call_table(args[0], args[1:])
+                out = self._dyncall(via, args) if via else self._call_table(args[0], args[1:])
                 return out if out is not None else 0
             except (wasmtime.Trap, wasmtime.WasmtimeError):
                 err = self._error
@@ -642,6 +757,20 @@ class EmscriptenInstance:
                     self._error = _Trapped(_trap_reason(sys.exc_info()[1]))
                 raise _Propagate()
         return invoke
+
+    def _dyncall(self, name: str, args: tuple):
+        """emscripten4's invoke_*: through the module's dynCall_<sig> export (metered like any export)."""
+        fn = self._dyncalls.get(name)
+        if fn is None:
+            f = self._instance_exports[name]
+            fty = f.type(self._store)
+            ps, rs = val_kinds(fty.params), val_kinds(fty.results)
+            if all(k in (I32, I64) for k in ps + rs) and len(rs) <= 1:
+                fn = RawFunc(self._store, f, ps, rs)
+            else:
+                fn = lambda *a, _f=f: _f(self._store, *a)  # noqa: E731
+            self._dyncalls[name] = fn
+        return fn(*args)
 
     def _call_table(self, index: int, args: tuple):
         fn = self._table_funcs.get(index)
@@ -662,6 +791,7 @@ class EmscriptenInstance:
 
     def _impls(self) -> dict[str, Callable]:
         s = self
+        prof = self.profile
         fs = lambda: s._host.fs  # noqa: E731
 
         def syscall(fn):
@@ -694,6 +824,16 @@ class EmscriptenInstance:
 
         def stat_into(node, buf):
             st = fs().stat(node)
+            if prof.stat_layout == "new":             # 64-bit size, times as (sec64, nsec), ino64 at 88
+                ms = st["time"]
+                sec, frac = divmod(ms, 1000)
+                for off, v in ((0, st["dev"]), (4, st["mode"]), (8, st["nlink"]), (12, 0), (16, 0), (20, st["rdev"]),
+                               (24, st["size"]), (28, st["size"] >> 32), (32, 4096), (36, st["blocks"]),
+                               (40, sec), (44, sec >> 32), (48, frac * 1000), (56, sec), (60, sec >> 32),
+                               (64, frac * 1000), (72, sec), (76, sec >> 32), (80, frac * 1000),
+                               (88, st["ino"]), (92, st["ino"] >> 32)):
+                    s._w32(buf + off, v)
+                return 0
             t = st["time"] // 1000
             words = [st["dev"], 0, st["ino"], st["mode"], st["nlink"], 0, 0, st["rdev"], 0, 0,
                      st["size"] & 0xFFFFFFFF, st["size"] >> 32, 4096, st["blocks"], t, 0, t, 0, t, 0,
@@ -780,6 +920,8 @@ class EmscriptenInstance:
             s._write(buf, bytes([kind]))
 
         def env_strings() -> list[bytes]:
+            if not prof.environment:
+                return []
             return [f"{k}={v}".encode("latin-1", "replace") for k, v in (
                 ("USER", "web_user"), ("LOGNAME", "web_user"), ("PATH", "/"), ("PWD", "/"),
                 ("HOME", "/home/web_user"), ("LANG", "C.UTF-8"), ("_", s.rt.program))]
@@ -814,9 +956,27 @@ class EmscriptenInstance:
             if tm.isdst < 0:
                 s._w32(ptr + 32, 0)
             write_tm(ptr, gmtime(t), False)
+            if s._tempret_set is not None:    # newer glues: the high word through the module's export
+                s._tempret_set(_u32((t & 0xFFFFFFFFFFFFFFFF) >> 32))
             return _u32(t)
 
-        def tzset(ptz, pdaylight, ptzname):
+        def time_arg(a) -> tuple[int, int]:
+            """(time_t, tm pointer) from _gmtime_js/_localtime_js's arguments: (time_t*, tm*) for
+            emscripten2, (low, high, tm*) for the newer glues."""
+            if prof.time_args == "pair":
+                return _i32(a[1]) * 4294967296 + _u32(a[0]), a[2]
+            return s._r32(a[0]), a[1]
+
+        def tzset_buffers(ptz, pdaylight, pstd, pdst):
+            s._w32(ptz, 0)
+            s._w32(pdaylight, 0)
+            name = prof.tz_name.encode() + b"\0"     # see GlueProfile.tz_name; equal offsets: winter -> dst
+            s._write(pdst, name)
+            s._write(pstd, name)
+
+        def tzset(ptz, pdaylight, ptzname, *rest):
+            if prof.tzset == "buffers":
+                return tzset_buffers(ptz, pdaylight, ptzname, *rest)
             if s._host.tz_done:
                 return
             s._host.tz_done = True
@@ -840,6 +1000,9 @@ class EmscriptenInstance:
                 return 0
             s._write(buf, out)
             return len(out) - 1
+
+        def emscripten_system(cmd):
+            return 0 if not cmd else (-ENOSYS) & 0xFFFFFFFF
 
         def system(cmd):
             if not cmd:
@@ -926,18 +1089,23 @@ class EmscriptenInstance:
             "environ_sizes_get": lambda _c, a: environ_sizes_get(*a) or 0,
             "environ_get": lambda _c, a: environ_get(*a) or 0,
             "emscripten_resize_heap": lambda _c, a: s._resize_heap(a[0]),
-            "emscripten_get_heap_max": lambda _c, a: HEAP_MAX,
+            "emscripten_get_heap_max": lambda _c, a: prof.heap_max,
             "emscripten_memcpy_big": lambda _c, a: memcpy_big(*a),
+            "emscripten_memcpy_js": lambda _c, a: (memcpy_big(*a), None)[1],
+            "_emscripten_memcpy_js": lambda _c, a: (memcpy_big(*a), None)[1],
             "_emscripten_throw_longjmp": lambda _c, a: _raise(Longjmp()),
             "_emscripten_get_now_is_monotonic": lambda _c, a: 1,
-            "_gmtime_js": lambda _c, a: write_tm(a[1], gmtime(s._r32(a[0])), False),
-            "_localtime_js": lambda _c, a: write_tm(a[1], gmtime(s._r32(a[0])), True),
+            "_gmtime_js": lambda _c, a: write_tm(time_arg(a)[1], gmtime(time_arg(a)[0]), False),
+            "_localtime_js": lambda _c, a: write_tm(time_arg(a)[1], gmtime(time_arg(a)[0]), True),
             "_mktime_js": lambda _c, a: mktime(a[0]),
             "_tzset_js": lambda _c, a: tzset(*a),
             "strftime": lambda _c, a: strftime_(*a),
+            "strftime_l": lambda _c, a: strftime_(*a[:4]),          # emscripten4: the locale is ignored
             "system": lambda _c, a: system(a[0]),
+            "_emscripten_system": lambda _c, a: emscripten_system(a[0]),
             "exit": lambda _c, a: exit_(a[0]),
             "abort": lambda _c, a: abort_(),
+            "_abort_js": lambda _c, a: abort_(),
             "__assert_fail": lambda _c, a: assert_fail(*a),
             "_dlinit": lambda _c, a: None,
             "_dlopen_js": lambda _c, a: dlerror(),
@@ -946,9 +1114,20 @@ class EmscriptenInstance:
             "_munmap_js": lambda _c, a: 0,
             # float results: served through the slow path
             "_emscripten_date_now": lambda _c, a: 0.0,
-            "emscripten_get_now": lambda _c, a: (s._date_now(), math.nan)[1],
+            "emscripten_date_now": lambda _c, a: float(s._date_now()),
+            "emscripten_get_now": ((lambda _c, a: float(s._date_now())) if prof.get_now_is_counter
+                                   else (lambda _c, a: (s._date_now(), math.nan)[1])),
+            # emscripten4's async imports: without a WeaveDrive extension open resolves to null (0)
+            "__asyncjs__weavedrive_open": lambda _c, a: s._async_import(lambda: 0),
+            "__asyncjs__weavedrive_read": lambda _c, a: _raise(VMError("WeaveDrive is not available (the loader "
+                                                                        "has no WeaveDrive extension either)")),
+            "__asyncjs__weavedrive_close": lambda _c, a: _raise(VMError("WeaveDrive is not available (the loader "
+                                                                         "has no WeaveDrive extension either)")),
         }
         return impls
+
+
+_NORMAL, _UNWINDING, _REWINDING = 0, 1, 2
 
 
 class _Trapped(Exception):
@@ -963,13 +1142,15 @@ def _raise(exc: BaseException):
     raise exc
 
 
-def _missing(mod: str, name: str):
+def _missing(mod: str, name: str, provided: bool = False):
     def missing(_c, _a):
+        if provided:
+            raise VMError(f"the module called {mod}.{name}, which aonet's host does not implement yet")
         raise VMError(f"the module called {mod}.{name}, which AO's loader does not provide")
     return missing
 
 
-def _slow(impl, on_error, results):
+def _slow(impl, on_error, floats: list[bool]):
     """A host function with float parameters or results (rare: date/now functions)."""
     def fn(caller, *args):
         try:
@@ -977,9 +1158,9 @@ def _slow(impl, on_error, results):
         except BaseException as exc:  # noqa: BLE001
             on_error(exc)
             raise
-        if not results:
+        if not floats:
             return None
-        return out
+        return float(out) if floats[0] else out
     return fn
 
 

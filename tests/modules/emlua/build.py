@@ -1,5 +1,11 @@
-"""Build the emlua test module: Lua 5.3 + aonet's process library as an AO `wasm32-unknown-emscripten2`
-module, with Debian's `emscripten` (3.1.6) and AO's own gas metering pass (@permaweb/wasm-metering).
+"""Build the emlua test module: Lua 5.3 + aonet's process library as an AO module of format
+`wasm32-unknown-emscripten2`, `...3` or `...4`, with Debian's `emscripten` (3.1.6) and AO's own gas
+metering pass (@permaweb/wasm-metering).
+
+3.1.6 speaks emscripten2's ABI; for the newer formats abi.c redefines the libc helpers so the module
+calls the imports the newer glue provides, with their signatures, and wasmedit.py adds the export
+names the emscripten4 glue calls (aliases of 3.1.6's identical stack functions). See
+docs/emscripten.md for every difference and why each change is exact.
 
 Nothing third-party is kept in the repository: the Lua sources come from the pinned lupa sdist via
 aonet.vm.lua.build.  The result is cached under $AONET_CACHE/emlua/ keyed by a hash of every input.
@@ -24,6 +30,7 @@ LUA_LIB = ROOT / "src" / "aonet" / "vm" / "lua"
 LIB_FILES = ["json.lua", "bint.lua", "utils.lua", "handlers.lua", "ao.lua", "process.lua"]
 METER_JS = ROOT / "tests" / "js" / "aoloader_meter.cjs"
 FORMAT = "wasm32-unknown-emscripten2"
+FORMATS = ("wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3", "wasm32-unknown-emscripten4")
 
 EMCC_FLAGS = [
     "-O2", "-std=gnu11", "-DLUA_COMPAT_5_2", "-Dluai_makeseed()=0", "-I.",
@@ -31,6 +38,36 @@ EMCC_FLAGS = [
     "-sTOTAL_STACK=1048576", "-sMODULARIZE=1", "-sFORCE_FILESYSTEM=1",
     "-sEXPORTED_FUNCTIONS=_main,_handle,_malloc,_free,_fflush", "-sSTACK_OVERFLOW_CHECK=1", "-sEXPORTED_RUNTIME_METHODS=cwrap", "-sERROR_ON_UNDEFINED_SYMBOLS=0",
 ]
+
+
+# what each newer format adds (EMCC_FLAGS' EXPORTED_FUNCTIONS is replaced by "exports")
+PROFILES: dict[str, dict] = {
+    "wasm32-unknown-emscripten3": {
+        "defines": ["-DEMLUA_ABI=3", '-DEMLUA_DATE_NOW="emscripten_date_now"'],
+        "exports": "_main,_handle,_malloc,_free,_fflush,_setTempRet0,_emscripten_stack_get_current",
+        "flags": [],
+        "aliases": {},
+    },
+    "wasm32-unknown-emscripten4": {
+        "defines": ["-DEMLUA_ABI=4", '-DEMLUA_DATE_NOW="emscripten_date_now"', "-Dmain=emlua_main",
+                    "-DEMLUA_OPEN_EXTRA=emlua_open_extra"],
+        "exports": "_handle,_malloc,_free,_fflush,__emscripten_tempret_set,_emscripten_stack_get_current",
+        "flags": ["--no-entry", "-sASYNCIFY=1", "-sASYNCIFY_IMPORTS=['__asyncjs__weavedrive_open']",
+                  "-sDYNCALLS=1"],
+        # newer name -> 3.1.6 export with the same body (compiler-rt/stack_ops.S)
+        "aliases": {"_emscripten_stack_restore": "stackRestore", "_emscripten_stack_alloc": "stackAlloc"},
+    },
+}
+
+
+def emcc_flags(fmt: str = FORMAT) -> list[str]:
+    if fmt == FORMAT:
+        return list(EMCC_FLAGS)
+    if fmt not in PROFILES:
+        raise BuildError(f"no emlua profile for {fmt}")
+    prof = PROFILES[fmt]
+    flags = [f for f in EMCC_FLAGS if not f.startswith("-sEXPORTED_FUNCTIONS=")]
+    return flags + [f"-sEXPORTED_FUNCTIONS={prof['exports']}", *prof["defines"], *prof["flags"]]
 
 
 class BuildError(RuntimeError):
@@ -48,6 +85,7 @@ def _c_array(name: str, data: bytes) -> str:
 
 def own_sources() -> dict[str, bytes]:
     files = {"glue.c": (HERE / "glue.c").read_bytes(), "compat.c": (HERE / "compat.c").read_bytes(),
+             "abi.c": (HERE / "abi.c").read_bytes(), "wasmedit.py": (HERE / "wasmedit.py").read_bytes(),
              "entry.lua": (HERE / "entry.lua").read_bytes(),
              "json.c": (LUA_LIB / "json.c").read_bytes()}
     files.update({f"lib/{n}": (LUA_LIB / "lib" / n).read_bytes() for n in LIB_FILES})
@@ -82,22 +120,26 @@ def _env() -> dict[str, str]:
     return env
 
 
-def build_key() -> str:
+def build_key(fmt: str = FORMAT) -> str:
     h = hashlib.sha256()
+    if fmt != FORMAT:
+        h.update(fmt.encode() + repr(sorted(PROFILES[fmt]["aliases"].items())).encode())
     h.update(luabuild.LUPA_SHA256.encode())
     for name, data in sorted(own_sources().items()):
         h.update(name.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
-    h.update("\0".join(EMCC_FLAGS + luabuild.LUA_C).encode())
+    h.update("\0".join(emcc_flags(fmt) + luabuild.LUA_C).encode())
     h.update(METER_JS.read_bytes())
     h.update(_emcc_version().encode())
     return h.hexdigest()[:32]
 
 
-def build(force: bool = False) -> Path:
+def build(force: bool = False, fmt: str = FORMAT) -> Path:
     """The metered module's path in the cache (built first if missing)."""
     if emcc() is None:
         raise BuildError("emcc not found: install Debian's emscripten (make install does)")
-    out = luabuild.cache_dir() / "emlua" / f"emlua-{build_key()}.wasm"
+    flags = emcc_flags(fmt)
+    suffix = "" if fmt == FORMAT else f"-{fmt.rsplit('-', 1)[-1]}"
+    out = luabuild.cache_dir() / "emlua" / f"emlua{suffix}-{build_key(fmt)}.wasm"
     if out.exists() and not force:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +150,8 @@ def build(force: bool = False) -> Path:
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             (work / name).write_bytes(data)
         (work / "sources.c").write_text(generated_sources(own))
-        cmd = [emcc(), *EMCC_FLAGS, *luabuild.LUA_C, "json.c", "glue.c", "compat.c", "sources.c", "-o", "process.js"]
+        extra = [] if fmt == FORMAT else ["abi.c"]
+        cmd = [emcc(), *flags, *luabuild.LUA_C, "json.c", "glue.c", "compat.c", *extra, "sources.c", "-o", "process.js"]
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=_env())
         if proc.returncode != 0:
             raise BuildError(f"emcc failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -117,11 +160,19 @@ def build(force: bool = False) -> Path:
         if proc.returncode != 0:
             raise BuildError(f"metering failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
         tmp_out = out.with_suffix(f".{os.getpid()}.part")
-        shutil.copyfile(work / "metered.wasm", tmp_out)
+        metered = (work / "metered.wasm").read_bytes()
+        aliases = PROFILES.get(fmt, {}).get("aliases")
+        if aliases:
+            sys.path.insert(0, str(HERE))
+            import wasmedit
+            metered = wasmedit.edit(metered, aliases=aliases)
+        tmp_out.write_bytes(metered)
         tmp_out.replace(out)
     return out
 
 
 if __name__ == "__main__":
-    p = build(force="--force" in sys.argv)
-    print(p, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+    fmts = [a for a in sys.argv[1:] if a.startswith("wasm")] or [FORMAT]
+    for f in fmts:
+        p = build(force="--force" in sys.argv, fmt=f)
+        print(f, p, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())

@@ -1,12 +1,16 @@
 /* Make Debian's emscripten 3.1.6 import only what ao-loader's `wasm32-unknown-emscripten2` glue
  * provides (that glue was generated for a newer emscripten): the old path syscalls become their
- * *at() forms, and time reads the glue's Date.now counter through `_emscripten_date_now`. */
+ * *at() forms, and time reads the glue's Date.now counter through `_emscripten_date_now`
+ * (EMLUA_DATE_NOW: the newer glues call it `emscripten_date_now`). */
 #include <time.h>
 
 #define HOST(name) __attribute__((import_module("env"), import_name(name)))
 #define AT_FDCWD (-100)
+#ifndef EMLUA_DATE_NOW
+#define EMLUA_DATE_NOW "_emscripten_date_now"
+#endif
 
-HOST("_emscripten_date_now") double host_date_now(void);
+HOST(EMLUA_DATE_NOW) double host_date_now(void);
 HOST("__syscall_openat") long host_openat(long dirfd, long path, long flags, long varargs);
 HOST("__syscall_unlinkat") long host_unlinkat(long dirfd, long path, long flags);
 HOST("__syscall_renameat") long host_renameat(long olddirfd, long oldpath, long newdirfd, long newpath);

@@ -17,6 +17,9 @@ extern const size_t EMLUA_MODULE_COUNT;
 extern const char EMLUA_ENTRY[];
 extern const size_t EMLUA_ENTRY_LEN;
 int luaopen_json_core(lua_State *L);
+#ifdef EMLUA_OPEN_EXTRA
+void EMLUA_OPEN_EXTRA(lua_State *L);   /* abi.c: extra globals for a format (e.g. drive_open) */
+#endif
 
 static lua_State *L = NULL;
 static int handler_ref = LUA_NOREF;
@@ -41,6 +44,9 @@ static int boot(lua_State *S) {
   lua_pushcfunction(S, luaopen_json_core);
   lua_setfield(S, -2, "json.core");
   lua_pop(S, 1);
+#ifdef EMLUA_OPEN_EXTRA
+  EMLUA_OPEN_EXTRA(S);
+#endif
   if (luaL_loadbufferx(S, EMLUA_ENTRY, EMLUA_ENTRY_LEN, "@emlua/entry.lua", "t") != LUA_OK) return lua_error(S);
   lua_call(S, 0, 1);
   luaL_checktype(S, -1, LUA_TFUNCTION);
