@@ -205,3 +205,9 @@ def test_cu_registers_the_served_formats(tmp_path):
     served = [runtimes.get(f) for f in ("wasm32-unknown-emscripten2", *FORMATS)]
     assert all(isinstance(rt, EmscriptenRuntime) for rt in served) and len({id(rt) for rt in served}) == 1
     assert not set(UNSUPPORTED_FORMATS) & set(runtimes)
+
+
+def test_publish_detects_each_format(newer):
+    from aonet.vm.publish import detect_format
+    for fmt, (wasm, _) in newer.items():
+        assert detect_format(wasm) == fmt

@@ -62,6 +62,9 @@ def _detect_format(wasm: bytes) -> str:
             return "wasm64-unknown-emscripten-draft_2024_02_15"
         if asyncify:
             return "wasm32-unknown-emscripten4"
+        names = {n for m, n in imports if m == "env"}
+        if names & {"emscripten_date_now", "emscripten_memcpy_js"}:   # the emscripten3 glue's import names
+            return "wasm32-unknown-emscripten3"
         if len(exports) > 5 and "stackAlloc" in exports:
             return "wasm32-unknown-emscripten2"
         return "wasm32-unknown-emscripten"
