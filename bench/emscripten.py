@@ -10,9 +10,12 @@ Ways of running a process:
   instance - the state stays in the instance (aonet: handle; loader: handle(null, msg, env))
 The loader runs "bytes" like "memory" (its Memory is always a full copy).
 Module: the emlua test process (Lua 5.3 + aonet's process library, built with Debian's emscripten into
-the cache for the chosen format: wasm32-unknown-emscripten2 (default), ...3 or ...4).
+the cache for the chosen format: wasm32-unknown-emscripten2 (default), ...3 or ...4, or
+wasm64-unknown-emscripten-draft_2024_02_15 (tests/modules/emlua64; the loader runs under Node's
+--experimental-wasm-memory64).
 Messages: Inc, Ping (a reply in the outbox), Eval.
 usage: .venv/bin/python bench/emscripten.py [--repeat N] [--format wasm32-unknown-emscripten3]
+       .venv/bin/python bench/emscripten.py --format wasm64-unknown-emscripten-draft_2024_02_15
 """
 from __future__ import annotations
 
@@ -36,13 +39,17 @@ from aonet.vm.emscripten import EmscriptenRuntime  # noqa: E402
 from test_emscripten import ENV, RUNNER, SEQUENCE, _msg  # noqa: E402
 
 FORMAT = "wasm32-unknown-emscripten2"
+WASM64 = "wasm64-unknown-emscripten-draft_2024_02_15"
 
 
 def build() -> Path:
-    spec = importlib.util.spec_from_file_location("emlua_build", ROOT / "tests" / "modules" / "emlua" / "build.py")
+    if FORMAT == WASM64:
+        spec = importlib.util.spec_from_file_location("emlua64_build", ROOT / "tests" / "modules" / "emlua64" / "build.py")
+    else:
+        spec = importlib.util.spec_from_file_location("emlua_build", ROOT / "tests" / "modules" / "emlua" / "build.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.build(fmt=FORMAT)
+    return mod.build() if FORMAT == WASM64 else mod.build(fmt=FORMAT)
 
 
 def workload() -> tuple[list, list]:
@@ -55,7 +62,8 @@ def loader(path: Path, mode: str, repeat: int) -> float:
     setup, msgs = workload()
     req = {"module": str(path), "format": FORMAT, "options": {}, "mode": mode, "repeat": repeat,
            "setup": [[m, e] for m, e in setup], "messages": [[m, e] for m, e in msgs]}
-    proc = subprocess.run(["node", str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
+    node = ["node", "--experimental-wasm-memory64"] if FORMAT == WASM64 else ["node"]
+    proc = subprocess.run([*node, str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
                           env={**os.environ, "TZ": "UTC"}, check=True)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     return out["messages"] / out["seconds"]
@@ -91,7 +99,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=300)
     ap.add_argument("--format", default=FORMAT, choices=("wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3",
-                                                         "wasm32-unknown-emscripten4"))
+                                                         "wasm32-unknown-emscripten4", WASM64))
     args = ap.parse_args()
     FORMAT = args.format
     path = build()

@@ -50,8 +50,9 @@ def default_runtimes(cache_dir: str | None = None) -> dict[str, Runtime]:
     from ..vm.wasm import WasmRuntime
     base = cache_dir or default_cache_dir()
     out: dict[str, Runtime] = {}
-    # AO's own formats (emscripten2/3/4, vm/emscripten_profile.py): a separate engine (no fuel), so a
-    # separate compile cache; other AO formats are not registered, so they get a 422 naming the format
+    # AO's own formats (emscripten2/3/4 and wasm64-unknown-emscripten-draft_2024_02_15,
+    # vm/emscripten_profile.py): a separate engine (no fuel), so a separate compile cache; other AO
+    # formats are not registered, so they get a 422 naming the format
     for rt in (WasmRuntime(base + "/wasmtime"), EmscriptenRuntime(base + "/wasmtime-emscripten")):
         out.update({fmt: rt for fmt in rt.formats})   # one instance serves all of its formats
     return out

@@ -1,6 +1,7 @@
-"""Runs AO's own module formats `wasm32-unknown-emscripten2`, `...3` and `...4` (Asyncify) unchanged,
-bit-exact with AO's loader (@permaweb/ao-loader): the same memory bytes, the same GasUsed. What the
-three glues do differently is in emscripten_profile.py; this docstring describes emscripten2.
+"""Runs AO's own module formats `wasm32-unknown-emscripten2`, `...3`, `...4` (Asyncify) and
+`wasm64-unknown-emscripten-draft_2024_02_15` (memory64: i64 pointers, 8-byte pointer/long fields)
+unchanged, bit-exact with AO's loader (@permaweb/ao-loader): the same memory bytes, the same GasUsed.
+What the glues do differently is in emscripten_profile.py; this docstring describes emscripten2.
 
 An emscripten module expects the JavaScript glue emscripten generated for it; AO's loader ships that
 glue. This host replays what the glue does, call for call, because every wasm call it makes (stack
@@ -44,7 +45,7 @@ import wasmtime
 from ._fastcall import I32, I64, MemoryAccess, RawFunc, define_host_func, memory_view, take_pending_host_exception, val_kinds
 from .base import Limits, LimitError, Result, VMError
 from .dirty import DirtyTracker
-from .emscripten_profile import ASYNCIFY_STACK_SIZE, EMSCRIPTEN2, PROFILES, GlueProfile
+from .emscripten_profile import ASYNCIFY_STACK_SIZE, ASYNC_IMPORTS, EMSCRIPTEN2, PROFILES, GlueProfile
 from .emscripten_fs import EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
 from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
 from .image import PagedImage
@@ -52,8 +53,7 @@ from .wasm import ModuleCache, _first_line, _trap_reason, make_engine
 
 FORMATS = tuple(PROFILES)
 # see docs/emscripten.md ("Other formats"): refused until they have their own profile
-UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten",
-                       "wasm64-unknown-emscripten-draft_2024_02_15", "wasm32-unknown-emscripten-metering",
+UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten", "wasm32-unknown-emscripten-metering",
                        "wasm64-unknown-emscripten-draft_2024_10_16-metering")
 PAGE = 65536
 HEAP_MAX = EMSCRIPTEN2.heap_max      # emscripten2's getHeapMax() (emscripten3/4: 4,294,901,760)
@@ -125,6 +125,7 @@ class EmModule:
     min_pages: int
     max_pages: int | None
     metered: bool
+    mem64: bool = False
 
 
 def _inspect(sha: str, module: wasmtime.Module) -> EmModule:
@@ -132,8 +133,6 @@ def _inspect(sha: str, module: wasmtime.Module) -> EmModule:
     mem = exports.get("memory")
     if not isinstance(mem, wasmtime.MemoryType):
         raise VMError("not an emscripten module: no exported 'memory'")
-    if mem.is_64:
-        raise VMError("64-bit memory: wasm64-unknown-emscripten-draft_2024_02_15 is not supported yet")
     if "handle" not in exports:
         raise VMError("not an AO emscripten module: export 'handle' is missing")
     imports = []
@@ -142,7 +141,8 @@ def _inspect(sha: str, module: wasmtime.Module) -> EmModule:
             raise VMError(f"unsupported import {imp.module}.{imp.name}: only functions can be imported")
         imports.append((imp.module or "", imp.name or "", imp.type))
     metered = any(m == "metering" for m, _, _ in imports)
-    return EmModule(sha, module, frozenset(exports), tuple(imports), mem.limits.min, mem.limits.max, metered)
+    return EmModule(sha, module, frozenset(exports), tuple(imports), mem.limits.min, mem.limits.max, metered,
+                    bool(mem.is_64))
 
 
 _ASYNCIFY_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind", "asyncify_stop_rewind")
@@ -151,24 +151,29 @@ _ASYNCIFY_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_
 def check_module(mod: EmModule, prof: GlueProfile) -> None:
     """Refuse what the format's glue would refuse (a missing export it calls, an import it does not
     provide: the loader fails to link) with a VMError naming it."""
+    if mod.mem64 != prof.ptr64:
+        raise VMError(f"{'64' if mod.mem64 else '32'}-bit memory: not a {prof.format} module (the glue "
+                      f"{'does not convert pointers to BigInt' if mod.mem64 else 'passes pointers as BigInt'})")
     for m, name, _ in mod.imports if prof.provides is not None else ():     # linking comes first
         if m == "metering":
             ok = name == "usegas"
         elif m in ("env", "wasi_snapshot_preview1"):
-            ok = name in prof.provides or name == "invoke_vii"
+            ok = name in prof.provides or name in prof.invokes
         else:
             ok = False
         if not ok:
             raise VMError(f"module imports {m}.{name}, which ao-loader's {prof.format} glue does not provide "
                           f"(the loader cannot link it)")
     need = [prof.stack_save, prof.stack_restore, prof.stack_alloc]
-    if prof.asyncify:
-        need += [*_ASYNCIFY_EXPORTS, "malloc", "free"]
+    if prof.asyncify and any(name in ASYNC_IMPORTS for _, name, _ in mod.imports):
+        need += [*_ASYNCIFY_EXPORTS, "malloc", "free"]     # the glue unwinds only for its async imports
     elif any(n.startswith("asyncify_") for n in mod.exports):
         raise VMError(f"Asyncify module: its format is wasm32-unknown-emscripten4, not {prof.format}")
     for name in need:
         if name not in mod.exports:
             raise VMError(f"not a {prof.format} module: export {name!r} (called by the loader's glue) is missing")
+    if prof.ptr64:
+        _check_pointer_exports(mod, prof)
     if prof.tempret_export and any(m == "env" and n == "_mktime_js" for m, n, _ in mod.imports) \
             and prof.tempret_export not in mod.exports:
         raise VMError(f"not a {prof.format} module: it imports _mktime_js but does not export {prof.tempret_export}")
@@ -177,6 +182,27 @@ def check_module(mod: EmModule, prof: GlueProfile) -> None:
             if name.startswith("invoke_") and f"dynCall_{name[7:]}" not in mod.exports:
                 raise VMError(f"module imports {name} but does not export dynCall_{name[7:]} (the {prof.format} "
                               f"glue calls it)")
+
+
+def _export_sigs(prof: GlueProfile) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The signatures the host calls the glue's exports with (P: pointer/size_t, i64 under wasm64)."""
+    P = I64 if prof.ptr64 else I32
+    return {prof.stack_save: ((), (P,)), prof.stack_restore: ((P,), ()), prof.stack_alloc: ((P,), (P,)),
+            "setThrew": ((P, I32), ()), "malloc": ((P,), (P,)), "free": ((P,), ()),
+            "asyncify_start_unwind": ((P,), ()), "asyncify_stop_unwind": ((), ()),
+            "asyncify_start_rewind": ((P,), ()), "asyncify_stop_rewind": ((), ()),
+            "__errno_location": ((), (P,)), "handle": ((P, P), (P,)), "emscripten_stack_get_end": ((), (P,))}
+
+
+def _check_pointer_exports(mod: EmModule, prof: GlueProfile) -> None:
+    """wasm64: the glue converts pointers to BigInt for these exports (and back with Number); any other
+    signature would be a TypeError under V8, so refuse the module rather than guess."""
+    types = {e.name: e.type for e in mod.module.exports}
+    for name, (params, results) in _export_sigs(prof).items():
+        ty = types.get(name)
+        if isinstance(ty, wasmtime.FuncType) and (val_kinds(ty.params), val_kinds(ty.results)) != (params, results):
+            raise VMError(f"not a {prof.format} module: export {name} has type {val_kinds(ty.params)} -> "
+                          f"{val_kinds(ty.results)}, the glue calls it as {params} -> {results}")
 
 
 class EmscriptenRuntime:
@@ -259,6 +285,15 @@ class EmscriptenInstance:
             raise LimitError(f"module needs {compiled.min_pages * PAGE} bytes of memory at start, over the "
                              f"Memory-Limit of {limits.memory}")
         self.heap_max = min(profile.heap_max, limits.memory)
+        self._sigs = _export_sigs(profile)
+        # wasm64: an i64 `metering.usegas` (the glue adds Number(amount)); the wasm32 glues add the value
+        # as it comes, which for a BigInt is a TypeError: such a module does not link there, as before
+        self._usegas64 = profile.ptr64 and any(m == "metering" and n == "usegas" and val_kinds(t.params) == (I64,)
+                                               for m, n, t in compiled.imports)
+        # pointer-sized / `long` fields: 8 bytes under wasm64 (the glue's HEAPU64[p / 8])
+        self._wptr = self._w64 if profile.ptr64 else self._w32
+        self._rptr = self._r64 if profile.ptr64 else (lambda ptr: self._r32(ptr) & 0xFFFFFFFF)
+        self._ptr_size = 8 if profile.ptr64 else 4
         self.stats = {"messages": 0, "failures": 0, "checkpoints": 0, "replayed": 0, "incarnations": 0}
         self.stdout = b""
         self._error: BaseException | None = None
@@ -358,13 +393,14 @@ class EmscriptenInstance:
         store = wasmtime.Store(self.rt.engine)
         store.set_limits(memory_size=self.limits.memory)
         self._host = _HostState()
-        self._host.fs = MemFS(self._date_now)
+        self._host.fs = MemFS(self._date_now, clock=self.profile.fs_clock)
         helper = wasmtime.Instance(store, self.rt._helper, [self._oog_func(store)])
         hx = helper.exports(store)
         self._gas_used, self._gas_limit = hx["gas_used"], hx["gas_limit"]
         for name in ("getTempRet0", "setTempRet0"):
             self._linker.define(store, "env", name, hx[name])
-        self._linker.define(store, "metering", "usegas", hx["usegas"])
+        # wasm64 modules may meter with an i64 amount (the wasm64 glue adds Number(amount) either way)
+        self._linker.define(store, "metering", "usegas", hx["usegas64" if self._usegas64 else "usegas"])
         self._linker.define(store, "metering", "usegas64", hx["usegas64"])
         try:
             inst = self._linker.instantiate(store, self.compiled.module)
@@ -381,24 +417,28 @@ class EmscriptenInstance:
         self._memref = ctypes.byref(self._memory._memory)
         self._table = ex.get("__indirect_function_table")
         self._table_funcs: dict[int, Callable] = {}
-        raw = lambda name, p, r: RawFunc(store, ex[name], p, r) if name in self.compiled.exports else None  # noqa: E731
+        sigs = self._sigs
+        names = self.compiled.exports
+        raw = lambda name: RawFunc(store, ex[name], *sigs[name]) if name in names else None  # noqa: E731
         prof = self.profile
-        self._stackSave = raw(prof.stack_save, (), (I32,))
-        self._stackRestore = raw(prof.stack_restore, (I32,), ())
-        self._stackAlloc = raw(prof.stack_alloc, (I32,), (I32,))
-        self._setThrew = raw("setThrew", (I32, I32), ())
-        self._malloc = raw("malloc", (I32,), (I32,))
-        self._free = raw("free", (I32,), ())
-        self._tempret_set = raw(prof.tempret_export, (I32,), ()) if prof.tempret_export else None
+        self._stackSave = raw(prof.stack_save)
+        self._stackRestore = raw(prof.stack_restore)
+        self._stackAlloc = raw(prof.stack_alloc)
+        self._setThrew = raw("setThrew")
+        self._malloc = raw("malloc")
+        self._free = raw("free")
+        self._tempret_set = RawFunc(store, ex[prof.tempret_export], (I32,), ()) \
+            if prof.tempret_export and prof.tempret_export in self.compiled.exports else None
         self._dyncalls: dict[str, Callable] = {}
         self._async_state, self._async_data, self._async_value, self._async_ret = 0, 0, 0, 0
+        self._handle_args: tuple[int, int] = (0, 0)
         if prof.asyncify:
-            self._start_unwind = raw("asyncify_start_unwind", (I32,), ())
-            self._stop_unwind = raw("asyncify_stop_unwind", (), ())
-            self._start_rewind = raw("asyncify_start_rewind", (I32,), ())
-            self._stop_rewind = raw("asyncify_stop_rewind", (), ())
-        self._errno_location = raw("__errno_location", (), (I32,))
-        self._handle = raw("handle", (I32, I32), (I32,))
+            self._start_unwind = raw("asyncify_start_unwind")
+            self._stop_unwind = raw("asyncify_stop_unwind")
+            self._start_rewind = raw("asyncify_start_rewind")
+            self._stop_rewind = raw("asyncify_stop_rewind")
+        self._errno_location = raw("__errno_location")
+        self._handle = raw("handle")
         self._gas_limit.set_value(store, wasmtime.Val.i64(min(self.limits.compute, (1 << 63) - 1)))
         self._gas_used.set_value(store, wasmtime.Val.i64(0))
         self.stats["incarnations"] += 1
@@ -406,6 +446,7 @@ class EmscriptenInstance:
             self._startup(ex)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             raise VMError(f"module failed to start: {self._describe(exc)}") from None
+        self._host.fs.add_loader_dirs()
 
     def _startup(self, ex) -> None:
         names = self.compiled.exports
@@ -413,7 +454,7 @@ class EmscriptenInstance:
         if "emscripten_stack_init" in names:
             RawFunc(store, ex["emscripten_stack_init"], (), ())()
         if "emscripten_stack_get_end" in names:
-            end = RawFunc(store, ex["emscripten_stack_get_end"], (), (I32,))()
+            end = RawFunc(store, ex["emscripten_stack_get_end"], *self._sigs["emscripten_stack_get_end"])()
             self._w32(end, 0x02135467)
             self._w32(end + 4, 0x89BACDFE)
             self._w32(0, 0x63736D65)
@@ -551,6 +592,7 @@ class EmscriptenInstance:
             sp = self._stackSave()
             pm = self._stack_string(ms)
             pe = self._stack_string(es)
+            self._handle_args = (pm, pe)
             pr = self._handle(pm, pe)
             while self._async_state == _UNWINDING:     # an async import unwound the stack: finish it, rewind
                 pr = self._rewind()
@@ -601,10 +643,12 @@ class EmscriptenInstance:
         if self._async_state == _NORMAL:
             value = compute()                          # done "asynchronously": the result waits for the rewind
             self._async_state = _UNWINDING
-            data = self._malloc(12 + ASYNCIFY_STACK_SIZE)
-            self._w32(data, data + 12)
-            self._w32(data + 4, data + 12 + ASYNCIFY_STACK_SIZE)
-            self._w32(data + 8, 0)                     # rewind id of `handle`, the bottom export
+            w = self._ptr_size                         # header: [stack start, stack end] (pointers), i32 id
+            head = 2 * w + 4 if w == 4 else 2 * w + 8  # 12; wasm64: 24 (the id is followed by padding)
+            data = self._malloc(head + ASYNCIFY_STACK_SIZE)
+            self._wptr(data, data + head)
+            self._wptr(data + w, data + head + ASYNCIFY_STACK_SIZE)
+            self._w32(data + 2 * w, 0)                 # rewind id of `handle`, the bottom export
             self._async_data, self._async_value = data, value
             self._start_unwind(data)
             return self._async_ret                     # ignored by the unwinding code
@@ -618,11 +662,14 @@ class EmscriptenInstance:
 
     def _rewind(self) -> int:
         """Back in the host with the stack unwound: stop the unwind, then rewind into `handle` (the
-        glue calls the export again with no arguments) until it returns for good."""
+        emscripten4 glue calls the export again with no arguments, the wasm64 glue with the same ones)
+        until it returns for good."""
         self._stop_unwind()
         self._async_state = _REWINDING
         self._async_ret = self._async_value
         self._start_rewind(self._async_data)
+        if self.profile.rewind_with_args:              # wasm64: the export's saved arguments
+            return self._handle(*self._handle_args)
         return self._handle(0, 0)
 
     def _describe(self, exc: BaseException) -> str:
@@ -662,6 +709,13 @@ class EmscriptenInstance:
     def _r32(self, ptr: int) -> int:
         return ctypes.c_int32.from_address(self._check(ptr, 4)).value
 
+    def _w64(self, ptr: int, v: int) -> None:
+        ctypes.c_uint64.from_address(self._check(ptr, 8)).value = v & 0xFFFFFFFFFFFFFFFF
+
+    def _r64(self, ptr: int) -> int:
+        """Unsigned (a pointer or size_t, as the glue's Number(HEAPU64[p / 8]))."""
+        return ctypes.c_uint64.from_address(self._check(ptr, 8)).value
+
     def _cstr(self, ptr: int) -> str:
         if not ptr:
             return ""
@@ -681,7 +735,7 @@ class EmscriptenInstance:
     # -- heap growth (the glue's emscripten_resize_heap) -----------------------------------------------
     def _resize_heap(self, requested: int) -> int:
         old = self._mem().size
-        requested &= 0xFFFFFFFF
+        requested &= 0xFFFFFFFFFFFFFFFF if self.profile.ptr64 else 0xFFFFFFFF
         if requested > self.heap_max:
             return 0
         cut = 1
@@ -824,6 +878,16 @@ class EmscriptenInstance:
 
         def stat_into(node, buf):
             st = fs().stat(node)
+            if prof.stat_layout == "wasm64":          # 104 bytes, 8-byte nlink/size/times/nsec/ino
+                ms = st["time"]
+                sec, frac = divmod(ms, 1000)
+                for off, v in ((0, st["dev"]), (4, st["mode"]), (16, 0), (20, 0), (24, st["rdev"]), (40, 4096),
+                               (44, st["blocks"])):
+                    s._w32(buf + off, v)
+                for off, v in ((8, st["nlink"]), (32, st["size"]), (48, sec), (56, frac * 1000), (64, sec),
+                               (72, frac * 1000), (80, sec), (88, frac * 1000), (96, st["ino"])):
+                    s._w64(buf + off, v)
+                return 0
             if prof.stat_layout == "new":             # 64-bit size, times as (sec64, nsec), ino64 at 88
                 ms = st["time"]
                 sec, frac = divmod(ms, 1000)
@@ -842,7 +906,12 @@ class EmscriptenInstance:
             return 0
 
         def varg(ptr):
+            """An int vararg (the glue's syscallGetVarargI: 4 bytes on both widths)."""
             return s._r32(ptr) if ptr else 0
+
+        def varg_p(ptr):
+            """A pointer vararg (syscallGetVarargP: 8 bytes under wasm64)."""
+            return s._rptr(ptr) if ptr else 0
 
         def openat(dirfd, p, flags, va):
             mode = varg(va) if flags & 0o100 else 0
@@ -862,6 +931,11 @@ class EmscriptenInstance:
             if cmd == 4:
                 st.flags |= varg(va)
                 return 0
+            if prof.ptr64:                        # wasm64: F_GETLK/F_SETLK/F_SETLKW = 5/6/7, nothing else
+                if cmd == 5:
+                    s._write(varg_p(va), b"\2\0")  # l_type = F_UNLCK
+                    return 0
+                return 0 if cmd in (6, 7) else (-EINVAL) & 0xFFFFFFFF
             if cmd in (5, 12):
                 arg = varg(va)
                 s._write(arg, b"\2\0")            # l_type = F_UNLCK
@@ -875,6 +949,8 @@ class EmscriptenInstance:
         def ioctl(fd, op, va):
             st = fs().stream(fd)
             tty = st.node.device == "tty"
+            if prof.ptr64:
+                return ioctl64(st, tty, op, va)
             if op in (21509, 21505, 21510, 21511, 21512, 21506, 21507, 21508, 21523, 21524):
                 return 0 if tty else (-ENOTTY) & 0xFFFFFFFF
             if op == 21519:
@@ -888,7 +964,36 @@ class EmscriptenInstance:
                 return (-ENOTTY) & 0xFFFFFFFF
             raise Abort(f"Aborted(bad ioctl syscall {op})")
 
+        def ioctl64(st, tty, op, va):
+            """The wasm64 glue's ioctl: pointer varargs; /dev/tty's ops (stdin, stdout) answer TCGETS with
+            a termios and TIOCGWINSZ with 24x80, /dev/tty1's (stderr) have neither; unknown ops: -EINVAL."""
+            if op == 21531:                       # FIONBIO: FS.ioctl, no stream has ioctl ops
+                return (-ENOTTY) & 0xFFFFFFFF
+            if op not in (21509, 21505, 21510, 21511, 21512, 21506, 21507, 21508, 21519, 21520, 21523, 21524,
+                          21515):
+                return (-EINVAL) & 0xFFFFFFFF
+            if not tty:
+                return (-ENOTTY) & 0xFFFFFFFF
+            tty_ops = st.node.name not in ("tty1", "stderr")
+            if op == 21505 and tty_ops:           # TCGETS
+                argp = varg_p(va)
+                for i, v in enumerate((25856, 5, 191, 35387)):
+                    s._w32(argp + 4 * i, v)
+                s._write(argp + 17, bytes(_TERMIOS_CC))
+            elif op == 21519:                     # TIOCGPGRP
+                s._w32(varg_p(va), 0)
+            elif op == 21520:                     # TIOCSPGRP
+                return (-EINVAL) & 0xFFFFFFFF
+            elif op == 21523 and tty_ops:         # TIOCGWINSZ
+                argp = varg_p(va)
+                s._write(argp, (24).to_bytes(2, "little") + (80).to_bytes(2, "little"))
+            return 0
+
         def iov(ptr, cnt):
+            if prof.ptr64:                        # struct iovec {void *base; size_t len}: 16 bytes
+                for i in range(cnt):
+                    yield s._r64(ptr + 16 * i), s._r64(ptr + 16 * i + 8)
+                return
             for i in range(cnt):
                 yield _u32(s._r32(ptr + 8 * i)), _u32(s._r32(ptr + 8 * i + 4))
 
@@ -896,7 +1001,7 @@ class EmscriptenInstance:
             n = 0
             for p, ln in iov(ptr, cnt):
                 n += fs().write(fd, s._read(p, ln))
-            s._w32(pnum, n)
+            s._wptr(pnum, n)
 
         def fd_read(fd, ptr, cnt, pnum):
             n = 0
@@ -906,10 +1011,13 @@ class EmscriptenInstance:
                 n += len(data)
                 if len(data) < ln:
                     break
-            s._w32(pnum, n)
+            s._wptr(pnum, n)
 
-        def fd_seek(fd, lo, hi, whence, pnew):
-            off = _i32(hi) * 4294967296 + lo
+        def fd_seek(fd, *a):
+            if prof.ptr64:                        # (fd, i64 offset, whence, newOffset*)
+                off, whence, pnew = _i64(a[0]), a[1], a[2]
+            else:                                 # (fd, low, high, whence, newOffset*)
+                off, whence, pnew = _i32(a[1]) * 4294967296 + a[0], a[2], a[3]
             pos = fs().seek(fd, off, whence)
             s._w32(pnew, pos & 0xFFFFFFFF)
             s._w32(pnew + 4, pos >> 32)
@@ -918,6 +1026,10 @@ class EmscriptenInstance:
             st = fs().stream(fd)
             kind = 2 if st.node.device == "tty" else 3 if st.node.mode & S_IFMT == S_IFDIR else 4
             s._write(buf, bytes([kind]))
+            if prof.ptr64:                        # the wasm64 glue also writes flags (u16) and both rights (u64)
+                s._write(buf + 2, b"\0\0")
+                s._w64(buf + 8, 0)
+                s._w64(buf + 16, 0)
 
         def env_strings() -> list[bytes]:
             if not prof.environment:
@@ -928,13 +1040,13 @@ class EmscriptenInstance:
 
         def environ_sizes_get(pcount, psize):
             strs = env_strings()
-            s._w32(pcount, len(strs))
-            s._w32(psize, sum(len(x) + 1 for x in strs))
+            s._wptr(pcount, len(strs))
+            s._wptr(psize, sum(len(x) + 1 for x in strs))
 
         def environ_get(penv, buf):
             off = 0
             for i, x in enumerate(env_strings()):
-                s._w32(penv + 4 * i, buf + off)
+                s._wptr(penv + s._ptr_size * i, buf + off)
                 s._write(buf + off, x + b"\0")
                 off += len(x) + 1
 
@@ -943,12 +1055,19 @@ class EmscriptenInstance:
             for i, v in enumerate(vals):
                 s._w32(ptr + 4 * i, v)
             if local:
-                s._w32(ptr + 36, 0)           # tm_gmtoff
+                if prof.ptr64:
+                    s._w64(ptr + 40, 0)       # tm_gmtoff (long: 8 bytes, after 4 bytes of padding)
+                else:
+                    s._w32(ptr + 36, 0)       # tm_gmtoff
                 s._w32(ptr + 32, 0)           # tm_isdst
 
         def read_tm(ptr) -> Tm:
-            r = [s._r32(ptr + 4 * i) for i in range(10)]
-            return Tm(*r)
+            r = [s._r32(ptr + 4 * i) for i in range(9)]
+            gmtoff = _i64(s._r64(ptr + 40)) if prof.ptr64 else s._r32(ptr + 36)
+            return Tm(*r, gmtoff)
+
+        def tm_zone(ptr) -> str:
+            return s._cstr(s._r64(ptr + 48) if prof.ptr64 else _u32(s._r32(ptr + 40)))
 
         def mktime(ptr):
             tm = read_tm(ptr)
@@ -956,6 +1075,8 @@ class EmscriptenInstance:
             if tm.isdst < 0:
                 s._w32(ptr + 32, 0)
             write_tm(ptr, gmtime(t), False)
+            if prof.ptr64:                    # wasm64: an i64 result
+                return t & 0xFFFFFFFFFFFFFFFF
             if s._tempret_set is not None:    # newer glues: the high word through the module's export
                 s._tempret_set(_u32((t & 0xFFFFFFFFFFFFFFFF) >> 32))
             return _u32(t)
@@ -965,10 +1086,12 @@ class EmscriptenInstance:
             emscripten2, (low, high, tm*) for the newer glues."""
             if prof.time_args == "pair":
                 return _i32(a[1]) * 4294967296 + _u32(a[0]), a[2]
+            if prof.time_args == "i64":
+                return _i64(a[0]), a[1]
             return s._r32(a[0]), a[1]
 
         def tzset_buffers(ptz, pdaylight, pstd, pdst):
-            s._w32(ptz, 0)
+            s._wptr(ptz, 0)                   # long timezone: 8 bytes under wasm64
             s._w32(pdaylight, 0)
             name = prof.tz_name.encode() + b"\0"     # see GlueProfile.tz_name; equal offsets: winter -> dst
             s._write(pdst, name)
@@ -994,7 +1117,7 @@ class EmscriptenInstance:
 
         def strftime_(buf, maxsize, fmt, tm_ptr):
             tm = read_tm(tm_ptr)
-            zone = s._cstr(_u32(s._r32(tm_ptr + 40)))
+            zone = tm_zone(tm_ptr)
             out = strftime(s._cstr(fmt), tm, zone).encode("utf-8") + b"\0"
             if len(out) > maxsize:
                 return 0
@@ -1074,12 +1197,13 @@ class EmscriptenInstance:
             "__syscall_mkdirat": syscall(lambda d, p, mode: fs().mkdir(path(p, d), mode)),
             "__syscall_getcwd": syscall(getcwd),
             "__syscall_faccessat": syscall(faccessat),
-            "__syscall_chmod": syscall(lambda p, mode: fs().lookup(path(p)) and None),
-            "__syscall_fchmod": syscall(lambda fd, mode: fs().stream(fd) and None),
-            "__syscall_fchown32": syscall(lambda fd, u, g: fs().stream(fd) and None),
-            "__syscall_ftruncate64": syscall(lambda fd, lo, hi: fs().truncate(fd, _i32(hi) * 4294967296 + lo)),
+            "__syscall_chmod": syscall(lambda p, mode: fs().touch(fs().lookup(path(p)))),
+            "__syscall_fchmod": syscall(lambda fd, mode: fs().touch(fs().stream(fd).node)),
+            "__syscall_fchown32": syscall(lambda fd, u, g: fs().touch(fs().stream(fd).node)),
+            "__syscall_ftruncate64": syscall((lambda fd, n: fs().truncate(fd, _i64(n))) if prof.ptr64 else
+                                             (lambda fd, lo, hi: fs().truncate(fd, _i32(hi) * 4294967296 + lo))),
             "__syscall_readlinkat": syscall(lambda d, p, b, n: (-EINVAL) & 0xFFFFFFFF),
-            "__syscall_utimensat": syscall(lambda d, p, t, f: fs().lookup(path(p, d)) and None),
+            "__syscall_utimensat": syscall(lambda d, p, t, f: fs().touch(fs().lookup(path(p, d)), now=not t)),
             "fd_write": wasi(fd_write),
             "fd_read": wasi(fd_read),
             "fd_close": wasi(lambda fd: fs().close(fd)),
@@ -1107,6 +1231,7 @@ class EmscriptenInstance:
             "abort": lambda _c, a: abort_(),
             "_abort_js": lambda _c, a: abort_(),
             "__assert_fail": lambda _c, a: assert_fail(*a),
+            "emscripten_err": lambda _c, a: None,                   # wasm64: prints to stderr only
             "_dlinit": lambda _c, a: None,
             "_dlopen_js": lambda _c, a: dlerror(),
             "_dlsym_js": lambda _c, a: dlerror(),
@@ -1128,6 +1253,8 @@ class EmscriptenInstance:
 
 
 _NORMAL, _UNWINDING, _REWINDING = 0, 1, 2
+# c_cc of the glue's default tty termios (TCGETS), 32 bytes
+_TERMIOS_CC = (3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22) + (0,) * 16
 
 
 class _Trapped(Exception):
@@ -1176,3 +1303,8 @@ def _i32(v: int) -> int:
 
 def _u32(v: int) -> int:
     return v & 0xFFFFFFFF
+
+
+def _i64(v: int) -> int:
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v & 0x8000000000000000 else v

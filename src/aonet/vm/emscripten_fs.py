@@ -56,23 +56,49 @@ class MemFS:
     now: Callable[[], int]
     stdout: bytearray = field(default_factory=bytearray)
     stdout_cap: int = 1 << 20
+    # "host": every node, write and truncate reads the clock (as before). "glue": the Date.now calls of
+    # the newer glues (read from the wasm64 glue): the static tree is made before the glue installs its
+    # counter (FS.staticInit), so it reads no counter; FS.init's three std-stream symlinks read it once
+    # each; /data (the loader's FS_createPath, after the module's constructors) is made by
+    # add_loader_dirs(); a write reads it only when it writes bytes, on files and ttys alike.
+    clock: str = "host"
 
     def __post_init__(self) -> None:
         self._ino = 0
         self.gen = 0          # bumped by anything that may change the tree or a stream (checkpoints compare it)
+        glue = self.clock == "glue"
+        now = self.now
+        if glue:
+            self.now = lambda: 0        # MEMFS stamps these with the wall clock: not reproducible anyway
         self.root = self._node(S_IFDIR | 0o777, None, "/")
         self.cwd = "/"
         for d in ("tmp", "home", "home/web_user", "dev", "dev/shm", "dev/shm/tmp", "proc", "proc/self",
-                  "proc/self/fd", "data"):
+                  "proc/self/fd", *(() if glue else ("data",))):
             self.mkdir("/" + d)
         for name, dev in (("null", "null"), ("tty", "tty"), ("tty1", "tty"), ("random", "random"),
                           ("urandom", "random"), ("stdin", "tty"), ("stdout", "tty"), ("stderr", "tty")):
             parent = self.lookup("/dev")
             node = self._node(S_IFCHR | 0o666, parent, name)
             node.device = dev
+        if glue:
+            self.now = now
+            for name in ("stdin", "stdout", "stderr"):     # FS.createStandardStreams' symlinks
+                self.lookup("/dev/" + name).time = self.now()
         self.streams: dict[int, Stream] = {}
         for fd, name, flags in ((0, "stdin", 0), (1, "stdout", O_WRONLY), (2, "stderr", O_WRONLY)):
             self.streams[fd] = Stream(self.lookup("/dev/" + name), "/dev/" + name, flags)
+
+    def touch(self, node: Node, now: bool = True) -> None:
+        """chmod/chown/utimes(NULL): MEMFS's setattr stamps the node with Date.now() ("glue" clock only;
+        the "host" model reads no clock here)."""
+        if self.clock == "glue" and now:
+            self.gen += 1
+            node.time = self.now()
+
+    def add_loader_dirs(self) -> None:
+        """/data, as the loader creates it after the glue's startup ("glue" clock only)."""
+        if self.clock == "glue" and "data" not in self.root.children:
+            self.mkdir("/data")
 
     def clone(self) -> "MemFS":
         """A deep copy sharing the clock (the clock belongs to the host, not to the tree)."""
@@ -229,10 +255,14 @@ class MemFS:
             room = self.stdout_cap - len(self.stdout)
             if room > 0:
                 self.stdout += data[:room]
+            if data and self.clock == "glue":
+                node.time = self.now()
             return len(data)
         if node.device is not None:
             return len(data)
         assert node.data is not None
+        if not data and self.clock == "glue":
+            return 0
         if s.flags & O_APPEND:
             s.position = len(node.data)
         end = s.position + len(data)

@@ -28,10 +28,11 @@ class GlueProfile:
     memcpy_import: str
     system_import: str                  # "system" (sets errno, -1) or "_emscripten_system" (-ENOSYS)
     abort_import: str
-    time_args: str                      # "ptr": _gmtime_js(time_t*, tm*); "pair": (lo, hi, tm*)
+    time_args: str                      # "ptr": _gmtime_js(time_t*, tm*); "pair": (lo, hi, tm*); "i64": (t, tm*)
     tzset: str                          # "malloc": names malloc'd, once; "buffers": written into 7-byte buffers
     tempret_export: str | None          # export the glue calls with the high word of an i64 result
-    stat_layout: str                    # "old" (emscripten2's doStat) or "new" (64-bit size/times, ns)
+    stat_layout: str                    # "old" (emscripten2's doStat), "new" (64-bit size/times, ns) or
+                                        # "wasm64" (104 bytes: u64 nlink, i64 size/times/nsec/ino)
     invoke_via_dyncall: bool            # invoke_* call dynCall_<sig> exports (emscripten4) or the table
     asyncify: bool
     # tzset "buffers": the zone name written into both buffers under TZ=UTC: emscripten3 takes the name in
@@ -42,6 +43,20 @@ class GlueProfile:
     # imports the glue provides besides invoke_* and metering.* (a module importing anything else does
     # not link under the loader); None: not checked (emscripten2, as before)
     provides: frozenset[str] | None = None
+    # the invoke_* imports the glue defines (emscripten3/4: invoke_vii; wasm64: invoke_vjj)
+    invokes: frozenset[str] = frozenset({"invoke_vii"})
+    # memory64 (wasm64): pointers and size_t are i64 (BigInt in the glue); the glue reads and writes
+    # pointer-sized and `long` fields as 8 bytes (iovecs, environ arrays, *pnum, stat, tm_gmtoff, tm_zone,
+    # timezone, syscall pointer varargs, the Asyncify data header), and calls time functions with one
+    # i64 time_t (time_args "i64"), `_mktime_js` returns an i64 (no tempret)
+    ptr64: bool = False
+    # Asyncify's rewind: emscripten4 calls the bottom export again with no arguments (0s); the wasm64
+    # glue saves each export's arguments and calls it again with the same ones
+    rewind_with_args: bool = False
+    # how the file system reads the Date.now counter (emscripten_fs.MemFS.clock): "glue" is what the
+    # wasm64 glue does (checked against the loader); "host" is the earlier model, kept for the wasm32
+    # formats (whose glues order FS.staticInit and the counter the same way: see docs/emscripten.md)
+    fs_clock: str = "host"
 
 
 _COMMON = frozenset({
@@ -84,10 +99,30 @@ EMSCRIPTEN4 = GlueProfile(
                         "__asyncjs__weavedrive_open", "__asyncjs__weavedrive_read", "__cxa_throw",
                         "_abort_js", "_emscripten_memcpy_js", "strftime_l"})
 
-PROFILES = {p.format: p for p in (EMSCRIPTEN2, EMSCRIPTEN3, EMSCRIPTEN4)}
+# wasm64-unknown-emscripten-draft_2024_02_15 (the loader's src/formats/wasm64-emscripten.cjs): the
+# emscripten4 glue regenerated for MEMORY64, so everything is as for emscripten4 except what ptr64 says
+# (see GlueProfile) and: getHeapMax() is 16 GiB; fcntl's lock commands are F_GETLK/F_SETLK/F_SETLKW
+# = 5/6/7 (not the 12/13/14 of wasm32) with a pointer-sized argument; `_emscripten_system` is 0 for
+# NULL else -ENOSYS (the Node branch is compiled out); the glue provides `emscripten_err` (prints) and
+# `invoke_vjj` only; the Asyncify header is [u64 stack start, u64 stack end, i32 rewind id] (24 bytes
+# before the unwind stack) and the rewind repeats the export's arguments; `metering.usegas` may take an
+# i64 (the glue adds Number(amount)).
+WASM64 = GlueProfile(
+    format="wasm64-unknown-emscripten-draft_2024_02_15", main_args=None, fflush_after_main=False,
+    stack_save="emscripten_stack_get_current", stack_restore="_emscripten_stack_restore",
+    stack_alloc="_emscripten_stack_alloc", stack_string="utf8",
+    heap_max=17179869184, date_now_import="emscripten_date_now", date_now_is_counter=True,
+    get_now_is_counter=True, memcpy_import="_emscripten_memcpy_js", system_import="_emscripten_system",
+    abort_import="_abort_js", time_args="i64", tzset="buffers", tempret_export=None,
+    stat_layout="wasm64", invoke_via_dyncall=True, asyncify=True, environment=False, tz_name="UTC",
+    provides=EMSCRIPTEN4.provides | {"emscripten_err"}, invokes=frozenset({"invoke_vjj"}),
+    ptr64=True, rewind_with_args=True, fs_clock="glue")
+
+PROFILES = {p.format: p for p in (EMSCRIPTEN2, EMSCRIPTEN3, EMSCRIPTEN4, WASM64)}
 
 # emscripten4's Asyncify: the glue mallocs 12 + StackSize bytes per async call: [stack start, stack end,
 # rewind id] then the unwind stack; the rewind id names the export at the bottom of the call stack
-# (ids are handed out in order of first use; `handle` is the only such export, so 0).
+# (ids are handed out in order of first use; `handle` is the only such export, so 0). wasm64: 24 +
+# StackSize bytes, [u64 start, u64 end, i32 id].
 ASYNCIFY_STACK_SIZE = 41943040
 ASYNC_IMPORTS = frozenset({"__asyncjs__weavedrive_open", "__asyncjs__weavedrive_read", "__asyncjs__weavedrive_close"})
