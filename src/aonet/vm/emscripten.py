@@ -1,6 +1,8 @@
-"""Runs AO's own module formats `wasm32-unknown-emscripten2`, `...3`, `...4` (Asyncify) and
-`wasm64-unknown-emscripten-draft_2024_02_15` (memory64: i64 pointers, 8-byte pointer/long fields)
-unchanged, bit-exact with AO's loader (@permaweb/ao-loader): the same memory bytes, the same GasUsed.
+"""Runs AO's own module formats `wasm32-unknown-emscripten2`, `...3`, `...4` (Asyncify),
+`wasm64-unknown-emscripten-draft_2024_02_15` (memory64: i64 pointers, 8-byte pointer/long fields) and
+the two `*-metering` formats (the module is metered at load time by metering.py, as the loader does,
+then runs as emscripten4 / wasm64) unchanged, bit-exact with AO's loader (@permaweb/ao-loader): the
+same memory bytes, the same GasUsed.
 What the glues do differently is in emscripten_profile.py; this docstring describes emscripten2.
 
 An emscripten module expects the JavaScript glue emscripten generated for it; AO's loader ships that
@@ -45,16 +47,17 @@ import wasmtime
 from ._fastcall import I32, I64, MemoryAccess, RawFunc, define_host_func, memory_view, take_pending_host_exception, val_kinds
 from .base import Limits, LimitError, Result, VMError
 from .dirty import DirtyTracker
-from .emscripten_profile import ASYNCIFY_STACK_SIZE, ASYNC_IMPORTS, EMSCRIPTEN2, PROFILES, GlueProfile
+from .emscripten_profile import (ASYNCIFY_STACK_SIZE, ASYNC_IMPORTS, EMSCRIPTEN2, METERING_PROFILES, PROFILES,
+                                 GlueProfile)
 from .emscripten_fs import EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
 from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
 from .image import PagedImage
+from .metering import meter_wasm
 from .wasm import ModuleCache, _first_line, _trap_reason, make_engine
 
-FORMATS = tuple(PROFILES)
-# see docs/emscripten.md ("Other formats"): refused until they have their own profile
-UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten", "wasm32-unknown-emscripten-metering",
-                       "wasm64-unknown-emscripten-draft_2024_10_16-metering")
+FORMATS = (*PROFILES, *METERING_PROFILES)
+# see docs/emscripten.md ("Other formats"): refused until it has its own profile
+UNSUPPORTED_FORMATS = ("wasm32-unknown-emscripten",)
 PAGE = 65536
 HEAP_MAX = EMSCRIPTEN2.heap_max      # emscripten2's getHeapMax() (emscripten3/4: 4,294,901,760)
 DEFAULT_PROGRAM = "./this.program"
@@ -220,6 +223,7 @@ class EmscriptenRuntime:
         self.engine = engine or make_emscripten_engine()
         self._cache = ModuleCache(self.engine, cache_dir)
         self._inspected: dict[str, EmModule] = {}
+        self._metered: dict[tuple[str, str], bytes] = {}      # (sha256 of the original, meter type) -> metered
         self.program = program
         self.args = tuple(args)
         self.checkpoint_ratio = checkpoint_ratio
@@ -238,14 +242,50 @@ class EmscriptenRuntime:
             hit = self._inspected[sha] = _inspect(sha, self._cache._load(sha, module))
         return hit
 
+    def metered(self, module: bytes, meter_type: str, format: str = "") -> bytes:
+        """The module after AO's metering pass, as the loader meters a `*-metering` module at load time;
+        cached by the original's sha256 (in memory, and on disk next to the compiled modules)."""
+        if not isinstance(module, (bytes, bytearray, memoryview)):
+            raise VMError(f"module must be bytes, not {type(module).__name__}")
+        module = bytes(module)
+        if not module.startswith(b"\0asm"):
+            raise VMError("module is not a wasm binary (no \\0asm magic)")
+        key = (hashlib.sha256(module).hexdigest(), meter_type)
+        hit = self._metered.get(key)
+        if hit is not None:
+            return hit
+        cache = self._cache.cache_dir
+        path = cache / f"metered-{meter_type}-{key[0]}.wasm" if cache else None
+        if path is not None and path.exists():
+            hit = path.read_bytes()
+        else:
+            try:
+                hit = meter_wasm(module, meter_type)
+            except VMError as exc:
+                raise VMError(f"module format {format} is not supported for this module: {exc}") from None
+            if path is not None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(f".{os.getpid()}.part")
+                    tmp.write_bytes(hit)
+                    tmp.replace(path)
+                except OSError:
+                    pass                                # a cache only
+        if len(self._metered) >= 16:
+            self._metered.pop(next(iter(self._metered)))
+        self._metered[key] = hit
+        return hit
+
     def instantiate(self, module: bytes, limits: Limits = Limits(), *, image: "bytes | PagedImage | None" = None,
                     format: str | None = None) -> "EmscriptenInstance":
         if format is not None and format not in FORMATS:
             if format in UNSUPPORTED_FORMATS:
                 raise VMError(f"module format {format} is not supported by aonet yet (served: {', '.join(FORMATS)})")
             raise VMError(f"unknown module format {format!r}; this runtime serves {', '.join(FORMATS)}")
+        profile = {**PROFILES, **METERING_PROFILES}[format or EMSCRIPTEN2.format]
+        if profile.meter_type is not None:             # the loader meters these itself, at load time
+            module = self.metered(module, profile.meter_type, profile.format)
         compiled = self.compile(module)
-        profile = PROFILES[format or EMSCRIPTEN2.format]
         check_module(compiled, profile)
         inst = EmscriptenInstance(self, compiled, limits, profile)
         if image is not None:

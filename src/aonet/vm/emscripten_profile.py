@@ -4,7 +4,7 @@ everything that differs between the glues, and so lands differently in memory or
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class GlueProfile:
     # wasm64 glue does (checked against the loader); "host" is the earlier model, kept for the wasm32
     # formats (whose glues order FS.staticInit and the counter the same way: see docs/emscripten.md)
     fs_clock: str = "host"
+    # the *-metering formats: the loader gets the module unmetered and applies AO's metering pass
+    # (metering.py) with this meter type at load time, then runs it with the glue above; None: the
+    # module comes metered (or not at all) and runs as it is
+    meter_type: str | None = None
 
 
 _COMMON = frozenset({
@@ -118,7 +122,15 @@ WASM64 = GlueProfile(
     provides=EMSCRIPTEN4.provides | {"emscripten_err"}, invokes=frozenset({"invoke_vjj"}),
     ptr64=True, rewind_with_args=True, fs_clock="glue")
 
+# one per glue
 PROFILES = {p.format: p for p in (EMSCRIPTEN2, EMSCRIPTEN3, EMSCRIPTEN4, WASM64)}
+
+# the formats whose module the loader meters itself (`metering.meterWASM(binary, {meterType})`, i32 for
+# wasm32, i64 for wasm64) before handing it to the emscripten4 / wasm64 glue: that glue's profile, under
+# the format's name, with the meter type
+EMSCRIPTEN_METERING = replace(EMSCRIPTEN4, format="wasm32-unknown-emscripten-metering", meter_type="i32")
+WASM64_METERING = replace(WASM64, format="wasm64-unknown-emscripten-draft_2024_10_16-metering", meter_type="i64")
+METERING_PROFILES = {p.format: p for p in (EMSCRIPTEN_METERING, WASM64_METERING)}
 
 # emscripten4's Asyncify: the glue mallocs 12 + StackSize bytes per async call: [stack start, stack end,
 # rewind id] then the unwind stack; the rewind id names the export at the bottom of the call stack

@@ -58,10 +58,13 @@ def _detect_format(wasm: bytes) -> str:
         return WASI_FORMATS[1] if is64 else WASI_FORMATS[0]
     if "handle" in exports and any(m == "env" for m, _ in imports):
         asyncify = any(n.startswith("asyncify_") for n in exports)
+        # the newer toolchain leaves metering to the loader: no metering.usegas import means a *-metering format
+        metered = ("metering", "usegas") in imports
         if is64:
-            return "wasm64-unknown-emscripten-draft_2024_02_15"
+            return "wasm64-unknown-emscripten-draft_2024_02_15" if metered else \
+                "wasm64-unknown-emscripten-draft_2024_10_16-metering"
         if asyncify:
-            return "wasm32-unknown-emscripten4"
+            return "wasm32-unknown-emscripten4" if metered else "wasm32-unknown-emscripten-metering"
         names = {n for m, n in imports if m == "env"}
         if names & {"emscripten_date_now", "emscripten_memcpy_js"}:   # the emscripten3 glue's import names
             return "wasm32-unknown-emscripten3"

@@ -120,8 +120,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def build_key(fmt: str = FORMAT) -> str:
+def build_key(fmt: str = FORMAT, meter: bool = True) -> str:
     h = hashlib.sha256()
+    if not meter:                       # opt-in: the module as emcc left it (for the *-metering formats)
+        h.update(b"unmetered\0")
     if fmt != FORMAT:
         h.update(fmt.encode() + repr(sorted(PROFILES[fmt]["aliases"].items())).encode())
     h.update(luabuild.LUPA_SHA256.encode())
@@ -133,13 +135,16 @@ def build_key(fmt: str = FORMAT) -> str:
     return h.hexdigest()[:32]
 
 
-def build(force: bool = False, fmt: str = FORMAT) -> Path:
-    """The metered module's path in the cache (built first if missing)."""
+def build(force: bool = False, fmt: str = FORMAT, meter: bool = True) -> Path:
+    """The metered module's path in the cache (built first if missing). `meter=False` skips AO's
+    metering pass (what `wasm32-unknown-emscripten-metering` expects: the loader meters it itself)."""
     if emcc() is None:
         raise BuildError("emcc not found: install Debian's emscripten (make install does)")
     flags = emcc_flags(fmt)
     suffix = "" if fmt == FORMAT else f"-{fmt.rsplit('-', 1)[-1]}"
-    out = luabuild.cache_dir() / "emlua" / f"emlua{suffix}-{build_key(fmt)}.wasm"
+    if not meter:
+        suffix += "-unmetered"
+    out = luabuild.cache_dir() / "emlua" / f"emlua{suffix}-{build_key(fmt, meter)}.wasm"
     if out.exists() and not force:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,12 +160,13 @@ def build(force: bool = False, fmt: str = FORMAT) -> Path:
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=_env())
         if proc.returncode != 0:
             raise BuildError(f"emcc failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        proc = subprocess.run(["node", str(METER_JS), "process.wasm", "metered.wasm", "i32"], cwd=work,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BuildError(f"metering failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        if meter:
+            proc = subprocess.run(["node", str(METER_JS), "process.wasm", "metered.wasm", "i32"], cwd=work,
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BuildError(f"metering failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
         tmp_out = out.with_suffix(f".{os.getpid()}.part")
-        metered = (work / "metered.wasm").read_bytes()
+        metered = (work / ("metered.wasm" if meter else "process.wasm")).read_bytes()
         aliases = PROFILES.get(fmt, {}).get("aliases")
         if aliases:
             sys.path.insert(0, str(HERE))
@@ -174,5 +180,5 @@ def build(force: bool = False, fmt: str = FORMAT) -> Path:
 if __name__ == "__main__":
     fmts = [a for a in sys.argv[1:] if a.startswith("wasm")] or [FORMAT]
     for f in fmts:
-        p = build(force="--force" in sys.argv, fmt=f)
+        p = build(force="--force" in sys.argv, fmt=f, meter="--no-meter" not in sys.argv)
         print(f, p, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())

@@ -174,8 +174,10 @@ def _emcc_version() -> str:
     return proc.stdout.splitlines()[0] if proc.returncode == 0 and proc.stdout else "unknown"
 
 
-def build_key() -> str:
+def build_key(meter: bool = True) -> str:
     h = hashlib.sha256()
+    if not meter:                       # opt-in: no metering pass (for the *-metering format)
+        h.update(b"unmetered\0")
     h.update(FORMAT.encode() + METER_TYPE.encode() + repr(sorted(ALIASES.items())).encode())
     h.update(luabuild.LUPA_SHA256.encode())
     for name, data in sorted(own_sources().items()):
@@ -186,11 +188,13 @@ def build_key() -> str:
     return h.hexdigest()[:32]
 
 
-def build(force: bool = False) -> Path:
-    """The metered wasm64 module's path in the cache (built first if missing)."""
+def build(force: bool = False, meter: bool = True) -> Path:
+    """The metered wasm64 module's path in the cache (built first if missing). `meter=False` skips AO's
+    metering pass (what `wasm64-unknown-emscripten-draft_2024_10_16-metering` expects)."""
     if emcc() is None:
         raise BuildError("emcc not found: install Debian's emscripten (make emscripten)")
-    out = luabuild.cache_dir() / "emlua" / f"emlua-wasm64-{build_key()}.wasm"
+    name = "emlua-wasm64" if meter else "emlua-wasm64-unmetered"
+    out = luabuild.cache_dir() / "emlua" / f"{name}-{build_key(meter)}.wasm"
     if out.exists() and not force:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -210,14 +214,16 @@ def build(force: bool = False) -> Path:
             raise BuildError(f"wasm-ld reported a signature mismatch:\n{proc.stderr[-4000:]}")
         linked = wasmedit.edit((work / "process.wasm").read_bytes(), aliases=ALIASES)
         (work / "aliased.wasm").write_bytes(linked)
-        proc = subprocess.run(["node", str(METER_JS), "aliased.wasm", "metered.wasm", METER_TYPE], cwd=work,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BuildError(f"metering failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        metered = (work / "metered.wasm").read_bytes()
+        if meter:
+            proc = subprocess.run(["node", str(METER_JS), "aliased.wasm", "metered.wasm", METER_TYPE], cwd=work,
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BuildError(f"metering failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        metered = (work / ("metered.wasm" if meter else "aliased.wasm")).read_bytes()
         got = wasm64info.read(metered).imports
-        if sorted(got) != sorted(IMPORTS):
-            raise BuildError(f"the module's imports are not the expected ones: {sorted(set(got) ^ set(IMPORTS))}")
+        want = IMPORTS if meter else [i for i in IMPORTS if i[0] != "metering"]
+        if sorted(got) != sorted(want):
+            raise BuildError(f"the module's imports are not the expected ones: {sorted(set(got) ^ set(want))}")
         tmp_out = out.with_suffix(f".{os.getpid()}.part")
         tmp_out.write_bytes(metered)
         tmp_out.replace(out)
@@ -225,7 +231,7 @@ def build(force: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    p = build(force="--force" in sys.argv)
+    p = build(force="--force" in sys.argv, meter="--no-meter" not in sys.argv)
     print(FORMAT, p, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
     if "--imports" in sys.argv:
         info = wasm64info.read(p.read_bytes())
