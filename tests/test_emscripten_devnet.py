@@ -30,6 +30,7 @@ from aonet.cu.storage import CUStorage
 from fixtures_devnet import make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
 from test_emscripten import FORMAT, HANDLERS, emlua, module_path, reference  # noqa: F401
 from test_emscripten3 import FORMATS as NEWER_FORMATS, newer, reference as reference_newer  # noqa: F401
+from test_emscripten_metering import W32 as METERING_FORMAT, modules as unmetered  # noqa: F401
 
 pytest.importorskip("aonet.cu.app", reason="the CU's HTTP app is not in this tree yet")
 
@@ -177,6 +178,26 @@ def test_newer_formats_through_the_devnet(make_devnet, newer, capsys, tmp_path, 
     with client(net) as ao:
         assert ao.send(pid, "", action="Inc").result.text == "count 3"
     assert_cu_is_ao_loader(net, pid, path, fmt)
+
+
+def test_metering_format_through_the_devnet(make_devnet, unmetered, capsys, tmp_path):  # noqa: F811
+    """An unmetered module published without --format is detected as wasm32-unknown-emscripten-metering;
+    the CU meters it as the loader does: every result, GasUsed and the memory are ao-loader's."""
+    _, path = unmetered[METERING_FORMAT]
+    net = make_devnet(tmp_path / "net", modules=())
+    code, out, err = cli(capsys, "--data-dir", str(net.config.path), "--json", "module", "publish", path,
+                         "--memory-limit", "512-mb", "--compute-limit", str(COMPUTE))
+    assert code == 0, err
+    published = json.loads(out)
+    assert published["format"] == METERING_FORMAT
+    with client(net) as ao:
+        pid = ao.spawn(published["module"])
+        assert ao.send(pid, HANDLERS, action="Eval").result.output["data"] == "ready"
+        assert ao.send(pid, "", action="Inc").result.text == "count 1"
+        assert not ao.send(pid, "", action="Fail").result.ok
+        assert ao.send(pid, 'return drive_open("/data/x")', action="Eval").result.text == "0"
+        assert ao.send(pid, "", action="Inc").result.text == "count 2"
+    assert_cu_is_ao_loader(net, pid, path, METERING_FORMAT)
 
 
 def test_publish_bad_input_is_a_clear_error(emlua, capsys, tmp_path):  # noqa: F811
