@@ -192,6 +192,28 @@ def test_out_of_gas_matches_loader(emlua, module_path):
     assert ours[3]["memory"] == ref[3]["memory"]
 
 
+def images_match_loader(inst, messages, ref) -> list:
+    """restore(image) + handle + snapshot_image() per message, as AO's CU drives its loader; every
+    result and image must be the loader's. Returns the images."""
+    image = inst.snapshot_image()
+    images = []
+    for i, ((msg, env), r) in enumerate(zip(messages, ref)):
+        inst.restore(image)
+        res = inst.handle(msg, env)
+        image = inst.snapshot_image()
+        images.append(image)
+        assert (res.output, res.gas_used) == (r.get("Output"), r["GasUsed"]), i
+        assert (len(image), image.sha256()) == (r["memory"]["length"], r["memory"]["sha256"]), i
+    return images
+
+
+def fresh_instance_continues(fresh, message, r) -> None:
+    """An instance made from an earlier image handles the next message as the loader did."""
+    again = fresh.handle(*message)
+    assert (again.output, again.gas_used) == (r.get("Output"), r["GasUsed"])
+    assert hashlib.sha256(fresh.snapshot()).hexdigest() == r["memory"]["sha256"]
+
+
 @pytest.mark.parametrize("tracking", [True, False], ids=["dirty-tracking", "full-copies"])
 def test_memory_passed_per_message_matches_loader(emlua, module_path, tracking):
     """restore(image) + handle + snapshot_image() per message, as AO's CU drives its loader: every
@@ -199,15 +221,7 @@ def test_memory_passed_per_message_matches_loader(emlua, module_path, tracking):
     messages = [(m, ENV) for m in SEQUENCE]
     ref = reference(module_path, messages)
     inst = runtime(dirty_tracking=tracking).instantiate(emlua, format=FORMAT)
-    image = inst.snapshot_image()
-    images = []
-    for i, ((msg, env), r) in enumerate(zip(messages, ref)):
-        inst.restore(image)
-        res = inst.handle(msg, env)
-        image = inst.snapshot_image()
-        assert res.output == r.get("Output") and res.gas_used == r["GasUsed"], i
-        assert (len(image), image.sha256()) == (r["memory"]["length"], r["memory"]["sha256"]), i
-        images.append(image)
+    images = images_match_loader(inst, messages, ref)
     for image, r in zip(images, ref):                       # old images never change
         assert hashlib.sha256(bytes(image)).hexdigest() == r["memory"]["sha256"]
     assert bytes(images[-1]) == inst.snapshot()

@@ -8,7 +8,6 @@ GasUsed and the memory bytes after every message must equal the loader's.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,8 @@ from aonet.vm.base import Limits, VMError
 from aonet.vm.emscripten import EmscriptenRuntime
 from aonet.vm.emscripten_profile import ASYNCIFY_STACK_SIZE
 
-from test_emscripten import ENV, LOADER, ROOT, RUNNER, SEQUENCE, _load_builder, _msg, _need_tools, emlua  # noqa: F401
+from test_emscripten import (ENV, LOADER, ROOT, RUNNER, SEQUENCE, _load_builder, _msg, _need_tools, emlua,  # noqa: F401
+                             fresh_instance_continues, images_match_loader)
 
 FORMATS = ("wasm32-unknown-emscripten3", "wasm32-unknown-emscripten4")
 # emscripten4 only: drive_open calls the glue's async import, which unwinds and rewinds the stack
@@ -158,19 +158,8 @@ def test_memory_passed_per_message_matches_loader(newer, fmt):
     messages = [(m, ENV) for m in msgs]
     ref = reference(path, fmt, messages)
     inst = runtime().instantiate(data, format=fmt)
-    image = inst.snapshot_image()
-    images = []
-    for i, ((msg, env), r) in enumerate(zip(messages, ref)):
-        inst.restore(image)
-        res = inst.handle(msg, env)
-        image = inst.snapshot_image()
-        images.append(image)
-        assert (res.output, res.gas_used) == (r.get("Output"), r["GasUsed"]), i
-        assert (len(image), image.sha256()) == (r["memory"]["length"], r["memory"]["sha256"]), i
-    fresh = runtime().instantiate(data, image=bytes(images[-2]), format=fmt)
-    again = fresh.handle(*messages[-1])
-    assert (again.output, again.gas_used) == (ref[-1].get("Output"), ref[-1]["GasUsed"])
-    assert hashlib.sha256(fresh.snapshot()).hexdigest() == ref[-1]["memory"]["sha256"]
+    images = images_match_loader(inst, messages, ref)
+    fresh_instance_continues(runtime().instantiate(data, image=bytes(images[-2]), format=fmt), messages[-1], ref[-1])
 
 
 @pytest.mark.parametrize("fmt,first", [("wasm32-unknown-emscripten3", "getTempRet0"),

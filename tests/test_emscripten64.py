@@ -27,7 +27,6 @@ the fields that can be compared are read.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -42,7 +41,7 @@ from aonet.vm.emscripten import EmscriptenRuntime
 from aonet.vm.emscripten_profile import ASYNCIFY_STACK_SIZE, EMSCRIPTEN4, PROFILES, WASM64
 
 from fixtures_devnet import make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
-from test_emscripten import ENV, LOADER, ROOT, SEQUENCE, _msg
+from test_emscripten import ENV, LOADER, ROOT, SEQUENCE, _msg, fresh_instance_continues, images_match_loader
 
 FORMAT = WASM64.format
 RUNNER = ROOT / "tests" / "js" / "aoloader_run.cjs"
@@ -548,19 +547,9 @@ def test_hand_written_module_memory_passed_per_message(wat_path, tracking):
                                    _msg(4, data="h"))]
     ref = reference(wat_path, messages)
     inst = runtime(dirty_tracking=tracking).instantiate(wat_module(), format=FORMAT)
-    image = inst.snapshot_image()
-    images = []
-    for i, ((msg, env), r) in enumerate(zip(messages, ref)):
-        inst.restore(image)
-        res = inst.handle(msg, env)
-        image = inst.snapshot_image()
-        images.append(image)
-        assert (res.output, res.gas_used) == (r.get("Output"), r["GasUsed"]), i
-        assert (len(image), image.sha256()) == (r["memory"]["length"], r["memory"]["sha256"]), i
-    fresh = runtime().instantiate(wat_module(), image=bytes(images[-2]), format=FORMAT)
-    again = fresh.handle(*messages[-1])
-    assert (again.output, again.gas_used) == (ref[-1].get("Output"), ref[-1]["GasUsed"])
-    assert hashlib.sha256(fresh.snapshot()).hexdigest() == ref[-1]["memory"]["sha256"]
+    images = images_match_loader(inst, messages, ref)
+    fresh_instance_continues(runtime().instantiate(wat_module(), image=bytes(images[-2]), format=FORMAT), messages[-1],
+                             ref[-1])
 
 
 # -- the profile against the glue's source --------------------------------------------------------------
@@ -649,19 +638,9 @@ def test_emlua64_memory_passed_per_message_matches_loader(emlua64, tracking):
     messages = [(m, ENV) for m in SEQUENCE[:4] + [SEQUENCE[10], _msg(30, "Inc")]]
     ref = reference(path, messages)
     inst = runtime(dirty_tracking=tracking).instantiate(data, format=FORMAT)
-    image = inst.snapshot_image()
-    images = []
-    for i, ((msg, env), r) in enumerate(zip(messages, ref)):
-        inst.restore(image)
-        res = inst.handle(msg, env)
-        image = inst.snapshot_image()
-        images.append(image)
-        assert (res.output, res.gas_used) == (r.get("Output"), r["GasUsed"]), i
-        assert (len(image), image.sha256()) == (r["memory"]["length"], r["memory"]["sha256"]), i
-    fresh = runtime().instantiate(data, image=bytes(images[-2]), format=FORMAT)
-    again = fresh.handle(*messages[-1])
-    assert (again.output, again.gas_used) == (ref[-1].get("Output"), ref[-1]["GasUsed"])
-    assert hashlib.sha256(fresh.snapshot()).hexdigest() == ref[-1]["memory"]["sha256"]
+    images = images_match_loader(inst, messages, ref)
+    fresh_instance_continues(runtime().instantiate(data, image=bytes(images[-2]), format=FORMAT), messages[-1],
+                             ref[-1])
 
 
 # -- formats are not mixed up ---------------------------------------------------------------------------

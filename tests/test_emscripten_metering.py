@@ -7,7 +7,6 @@ memory bytes after every message must equal the loader's, out of gas included.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -18,7 +17,8 @@ from aonet.vm.base import Limits, VMError
 from aonet.vm.emscripten import EmscriptenRuntime
 from aonet.vm.emscripten_profile import EMSCRIPTEN_METERING, WASM64_METERING
 
-from test_emscripten import ENV, ROOT, RUNNER, SEQUENCE, _load_builder, _msg, _need_tools
+from test_emscripten import (ENV, ROOT, RUNNER, SEQUENCE, _load_builder, _msg, _need_tools, fresh_instance_continues,
+                             images_match_loader)
 from test_emscripten3 import sequence
 from test_emscripten64 import _missing, compare
 
@@ -96,20 +96,10 @@ def test_memory_passed_per_message_matches_loader(modules, fmt, tmp_path):
     messages = [(m, ENV) for m in SEQUENCE[:4] + [_msg(30, "Inc")]]
     ref = reference(path, fmt, messages)
     inst = runtime(cache_dir=tmp_path).instantiate(data, format=fmt)
-    image = inst.snapshot_image()
-    images = []
-    for i, ((msg, env), r) in enumerate(zip(messages, ref)):
-        inst.restore(image)
-        res = inst.handle(msg, env)
-        image = inst.snapshot_image()
-        images.append(image)
-        assert (res.output, res.gas_used) == (r.get("Output"), r["GasUsed"]), i
-        assert (len(image), image.sha256()) == (r["memory"]["length"], r["memory"]["sha256"]), i
+    images = images_match_loader(inst, messages, ref)
     assert list(tmp_path.glob("metered-*.wasm"))
-    fresh = runtime(cache_dir=tmp_path).instantiate(data, image=bytes(images[-2]), format=fmt)
-    again = fresh.handle(*messages[-1])
-    assert (again.output, again.gas_used) == (ref[-1].get("Output"), ref[-1]["GasUsed"])
-    assert hashlib.sha256(fresh.snapshot()).hexdigest() == ref[-1]["memory"]["sha256"]
+    fresh_instance_continues(runtime(cache_dir=tmp_path).instantiate(data, image=bytes(images[-2]), format=fmt),
+                             messages[-1], ref[-1])
 
 
 def test_metered_module_is_refused_as_the_loader_refuses_it(modules):
