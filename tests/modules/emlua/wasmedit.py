@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aonet.vm.metering import uleb as _enc_uleb
+
 MAGIC = b"\0asm\x01\0\0\0"
 SEC_IMPORT, SEC_EXPORT = 2, 7
 KIND_NAMES = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
@@ -31,18 +33,6 @@ def _uleb(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
         if shift > 35:
             raise WasmEditError("LEB128 too long")
-
-
-def _enc_uleb(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def _name(data: bytes, pos: int) -> tuple[str, int]:
