@@ -36,7 +36,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from .base import Limits, LimitError, Result, VMError
 from .dirty import DirtyTracker
 from .emscripten_profile import (ASYNCIFY_STACK_SIZE, ASYNC_IMPORTS, EMSCRIPTEN2, METERING_PROFILES, PROFILES,
                                  GlueProfile)
+from .emscripten_invoke import SLOT_FIRST_CALLEE, SLOT_RESTORE, SLOT_SAVE, SLOT_SETTHREW, InvokePlan, plan_invokes
 from .emscripten_fs import EINVAL, ENOSYS, ENOTTY, FSError, MemFS, S_IFDIR, S_IFMT
 from .emscripten_time import UTC_NAME, Tm, gmtime, strftime, timegm
 from .image import PagedImage
@@ -71,10 +71,6 @@ _memchr.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
 
 class OutOfGas(Exception):
     pass
-
-
-class Longjmp(Exception):
-    """Raised by `_emscripten_throw_longjmp`; caught by the nearest invoke_* trampoline."""
 
 
 class Abort(Exception):
@@ -229,6 +225,16 @@ class EmscriptenRuntime:
         self.checkpoint_ratio = checkpoint_ratio
         self.dirty_tracking = dirty_tracking          # see dirty.py; off or unsupported: full copies
         self._helper = wasmtime.Module(self.engine, _HELPER_WAT.read_text())
+        self._invoke_modules: dict[str, tuple[wasmtime.Module, wasmtime.Module | None]] = {}
+
+    def invoke_modules(self, plan: InvokePlan) -> tuple[wasmtime.Module, wasmtime.Module | None]:
+        """The compiled helper (and table caller) of an invoke plan, shared by modules with the same imports."""
+        key = plan.helper_wat + "\0" + (plan.table_wat or "")
+        hit = self._invoke_modules.get(key)
+        if hit is None:
+            table = wasmtime.Module(self.engine, plan.table_wat) if plan.table_wat else None
+            hit = self._invoke_modules[key] = (wasmtime.Module(self.engine, plan.helper_wat), table)
+        return hit
 
     def compile(self, module: bytes) -> EmModule:
         if not isinstance(module, (bytes, bytearray, memoryview)):
@@ -341,6 +347,8 @@ class EmscriptenInstance:
         self._callbacks: list = []
         self._linker = wasmtime.Linker(runtime.engine)
         self._linker.allow_shadowing = True
+        self._invoke_plan = self._plan_invokes()
+        self._invoke_helper, self._invoke_table = runtime.invoke_modules(self._invoke_plan)
         self._define_imports()
         self._broken: str | None = None
         self._snap_cost = 20e-6
@@ -442,6 +450,10 @@ class EmscriptenInstance:
         # wasm64 modules may meter with an i64 amount (the wasm64 glue adds Number(amount) either way)
         self._linker.define(store, "metering", "usegas", hx["usegas64" if self._usegas64 else "usegas"])
         self._linker.define(store, "metering", "usegas64", hx["usegas64"])
+        ix = wasmtime.Instance(store, self._invoke_helper, []).exports(store)
+        for mod, name, _ty in self.compiled.imports:
+            if name in self._invoke_plan.invokes or name == "_emscripten_throw_longjmp":
+                self._linker.define(store, mod, name, ix[name])
         try:
             inst = self._linker.instantiate(store, self.compiled.module)
         except wasmtime.Trap as exc:
@@ -451,12 +463,9 @@ class EmscriptenInstance:
         finally:
             take_pending_host_exception()
         ex = inst.exports(store)
-        self._instance_exports = ex
         self._store, self._ctx = store, store._context()
         self._memory = ex["memory"]
         self._memref = ctypes.byref(self._memory._memory)
-        self._table = ex.get("__indirect_function_table")
-        self._table_funcs: dict[int, Callable] = {}
         sigs = self._sigs
         names = self.compiled.exports
         raw = lambda name: RawFunc(store, ex[name], *sigs[name]) if name in names else None  # noqa: E731
@@ -464,12 +473,10 @@ class EmscriptenInstance:
         self._stackSave = raw(prof.stack_save)
         self._stackRestore = raw(prof.stack_restore)
         self._stackAlloc = raw(prof.stack_alloc)
-        self._setThrew = raw("setThrew")
         self._malloc = raw("malloc")
         self._free = raw("free")
         self._tempret_set = RawFunc(store, ex[prof.tempret_export], (I32,), ()) \
             if prof.tempret_export and prof.tempret_export in self.compiled.exports else None
-        self._dyncalls: dict[str, Callable] = {}
         self._async_state, self._async_data, self._async_value, self._async_ret = 0, 0, 0, 0
         self._handle_args: tuple[int, int] = (0, 0)
         if prof.asyncify:
@@ -479,6 +486,7 @@ class EmscriptenInstance:
             self._stop_rewind = raw("asyncify_stop_rewind")
         self._errno_location = raw("__errno_location")
         self._handle = raw("handle")
+        self._wire_invokes(store, ex, ix["slots"])
         self._gas_limit.set_value(store, wasmtime.Val.i64(min(self.limits.compute, (1 << 63) - 1)))
         self._gas_used.set_value(store, wasmtime.Val.i64(0))
         self.stats["incarnations"] += 1
@@ -487,6 +495,48 @@ class EmscriptenInstance:
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             raise VMError(f"module failed to start: {self._describe(exc)}") from None
         self._host.fs.add_loader_dirs()
+
+    def _plan_invokes(self) -> InvokePlan:
+        """The invoke_* trampolines this module imports, as wasm (emscripten_invoke.py)."""
+        prof = self.profile
+        types = {e.name: e.type for e in self.compiled.module.exports}
+
+        def sig(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+            ty = types.get(name)
+            if isinstance(ty, wasmtime.FuncType):
+                return val_kinds(ty.params), val_kinds(ty.results)
+            return self._sigs.get(name, ((), ()))       # missing: its slot stays empty (a trap if called)
+
+        invokes, throw_sig = [], None
+        for _mod, name, ty in self.compiled.imports:
+            if name.startswith("invoke_"):
+                if any(n == name for n, _s, _c in invokes):
+                    continue                            # the same import twice: one trampoline serves both
+                callee = sig(f"dynCall_{name[7:]}") if prof.invoke_via_dyncall else None
+                invokes.append((name, (val_kinds(ty.params), val_kinds(ty.results)), callee))
+            elif name == "_emscripten_throw_longjmp":
+                throw_sig = (val_kinds(ty.params), val_kinds(ty.results))
+        return plan_invokes(invokes, throw_sig, sig(prof.stack_save), sig(prof.stack_restore), sig("setThrew"),
+                            prof.invoke_via_dyncall)
+
+    def _wire_invokes(self, store: wasmtime.Store, ex, slots: wasmtime.Table) -> None:
+        """Fill the invoke helper's slots with the main module's functions, now that it exists."""
+        prof = self.profile
+        names = self.compiled.exports
+        for slot, name in ((SLOT_SAVE, prof.stack_save), (SLOT_RESTORE, prof.stack_restore),
+                           (SLOT_SETTHREW, "setThrew")):
+            if name in names:
+                slots.set(store, slot, ex[name])
+        callees = self._invoke_plan.callees
+        if self._invoke_table is not None:
+            table = ex.get("__indirect_function_table")
+            if not isinstance(table, wasmtime.Table):
+                return                                  # no table: an invoke traps (uninitialized element)
+            cx = wasmtime.Instance(store, self._invoke_table, [table]).exports(store)
+        else:
+            cx = ex
+        for i, name in enumerate(callees):
+            slots.set(store, SLOT_FIRST_CALLEE + i, cx[name])
 
     def _startup(self, ex) -> None:
         names = self.compiled.exports
@@ -715,17 +765,16 @@ class EmscriptenInstance:
     def _describe(self, exc: BaseException) -> str:
         err, self._error = self._error, None
         take_pending_host_exception()
-        if isinstance(err, _Trapped):
-            return f"RuntimeError: {err}"
         if isinstance(err, OutOfGas):
             return "out of gas!"
-        if isinstance(err, Longjmp):
-            return "longjmp outside of setjmp"
         if isinstance(err, (Abort, ExitStatus, VMError)):
             return str(err)
         if err is not None:
             return f"host function failed: {type(err).__name__}: {err}"
-        return f"RuntimeError: {_trap_reason(exc)}"
+        reason = _trap_reason(exc)
+        if reason == "thrown Wasm exception":          # the longjmp tag, with no invoke_* below to catch it
+            return "longjmp outside of setjmp"
+        return f"RuntimeError: {reason}"
 
     # -- memory helpers -------------------------------------------------------------------------------------
     def _mem(self) -> MemoryAccess:
@@ -800,17 +849,16 @@ class EmscriptenInstance:
         return wasmtime.Func(store, wasmtime.FuncType([], []), out_of_gas)
 
     def _on_error(self, exc: BaseException) -> None:
-        if self._error is None or not isinstance(exc, _Propagate):
-            self._error = exc
+        self._error = exc
 
     def _define_imports(self) -> None:
         impls = self._impls()
         for mod, name, ty in self.compiled.imports:
             if mod == "metering" or (mod == "env" and name in ("getTempRet0", "setTempRet0")):
                 continue                                   # from the wasm helper, per store
-            if name.startswith("invoke_"):
-                impl = self._invoke_impl(name, ty)
-            elif name == "metering_gasUsed":
+            if name in self._invoke_plan.invokes or name == "_emscripten_throw_longjmp":
+                continue                                   # from the invoke helper, per store
+            if name == "metering_gasUsed":
                 impl = self._gas_used_impl(ty)
             else:
                 impl = impls.get(name) or _missing(mod, name, self.profile.provides is not None)
@@ -831,57 +879,6 @@ class EmscriptenInstance:
             return lambda _c, a: float(self._gas())
         return lambda _c, a: _raise(VMError(f"metering_gasUsed imported with result {kind}: the loader throws "
                                             f"TypeError (a JavaScript number is not a BigInt)"))
-
-    def _invoke_impl(self, name: str, ty: wasmtime.FuncType):
-        via = f"dynCall_{name[7:]}" if self.profile.invoke_via_dyncall else None
-
-        def invoke(_caller, args):
-            sp = self._stackSave()
-            try:
-                out = self._dyncall(via, args) if via else self._call_table(args[0], args[1:])
-                return out if out is not None else 0
-            except (wasmtime.Trap, wasmtime.WasmtimeError):
-                err = self._error
-                if isinstance(err, Longjmp):
-                    self._error = None
-                    self._stackRestore(sp)
-                    self._setThrew(1, 0)
-                    return 0
-                if err is None:
-                    self._error = _Trapped(_trap_reason(sys.exc_info()[1]))
-                raise _Propagate()
-        return invoke
-
-    def _dyncall(self, name: str, args: tuple):
-        """emscripten4's invoke_*: through the module's dynCall_<sig> export (metered like any export)."""
-        fn = self._dyncalls.get(name)
-        if fn is None:
-            f = self._instance_exports[name]
-            fty = f.type(self._store)
-            ps, rs = val_kinds(fty.params), val_kinds(fty.results)
-            if all(k in (I32, I64) for k in ps + rs) and len(rs) <= 1:
-                fn = RawFunc(self._store, f, ps, rs)
-            else:
-                fn = lambda *a, _f=f: _f(self._store, *a)  # noqa: E731
-            self._dyncalls[name] = fn
-        return fn(*args)
-
-    def _call_table(self, index: int, args: tuple):
-        fn = self._table_funcs.get(index)
-        if fn is None:
-            if self._table is None:
-                raise VMError("module has no function table")
-            f = self._table.get(self._store, index)
-            if not isinstance(f, wasmtime.Func):
-                raise VMError(f"invoke of empty table slot {index}")
-            fty = f.type(self._store)
-            ps, rs = val_kinds(fty.params), val_kinds(fty.results)
-            if all(k in (I32, I64) for k in ps + rs) and len(rs) <= 1:
-                fn = RawFunc(self._store, f, ps, rs)
-            else:
-                fn = lambda *a, _f=f: _f(self._store, *a)  # noqa: E731
-            self._table_funcs[index] = fn
-        return fn(*args)
 
     def _impls(self) -> dict[str, Callable]:
         s = self
@@ -1257,7 +1254,6 @@ class EmscriptenInstance:
             "emscripten_memcpy_big": lambda _c, a: memcpy_big(*a),
             "emscripten_memcpy_js": lambda _c, a: (memcpy_big(*a), None)[1],
             "_emscripten_memcpy_js": lambda _c, a: (memcpy_big(*a), None)[1],
-            "_emscripten_throw_longjmp": lambda _c, a: _raise(Longjmp()),
             "_emscripten_get_now_is_monotonic": lambda _c, a: 1,
             "_gmtime_js": lambda _c, a: write_tm(time_arg(a)[1], gmtime(time_arg(a)[0]), False),
             "_localtime_js": lambda _c, a: write_tm(time_arg(a)[1], gmtime(time_arg(a)[0]), True),
@@ -1295,14 +1291,6 @@ class EmscriptenInstance:
 _NORMAL, _UNWINDING, _REWINDING = 0, 1, 2
 # c_cc of the glue's default tty termios (TCGETS), 32 bytes
 _TERMIOS_CC = (3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22) + (0,) * 16
-
-
-class _Trapped(Exception):
-    """A wasm trap below an invoke_* frame (recorded so the message's error names it)."""
-
-
-class _Propagate(Exception):
-    """Re-raised through an invoke_* frame: the original error is already recorded."""
 
 
 def _raise(exc: BaseException):
