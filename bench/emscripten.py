@@ -12,7 +12,8 @@ The loader runs "bytes" like "memory" (its Memory is always a full copy).
 Module: the emlua test process (Lua 5.3 + aonet's process library, built with Debian's emscripten into
 the cache for the chosen format: wasm32-unknown-emscripten2 (default), ...3 or ...4, or
 wasm64-unknown-emscripten-draft_2024_02_15 (tests/modules/emlua64; the loader runs under Node's
---experimental-wasm-memory64).
+--experimental-wasm-memory64); for the *-metering formats the unmetered build of emscripten4 / wasm64,
+which both sides meter at load.
 Messages: Inc, Ping (a reply in the outbox), Eval.
 usage: .venv/bin/python bench/emscripten.py [--repeat N] [--format wasm32-unknown-emscripten3]
        .venv/bin/python bench/emscripten.py --format wasm64-unknown-emscripten-draft_2024_02_15
@@ -42,14 +43,21 @@ FORMAT = "wasm32-unknown-emscripten2"
 WASM64 = "wasm64-unknown-emscripten-draft_2024_02_15"
 
 
+# the *-metering formats: the unmetered build of the glue they run on (the loader and aonet meter it at load)
+METERING = {"wasm32-unknown-emscripten-metering": "wasm32-unknown-emscripten4",
+            "wasm64-unknown-emscripten-draft_2024_10_16-metering": WASM64}
+
+
 def build() -> Path:
-    if FORMAT == WASM64:
+    base = METERING.get(FORMAT, FORMAT)
+    meter = FORMAT not in METERING
+    if base == WASM64:
         spec = importlib.util.spec_from_file_location("emlua64_build", ROOT / "tests" / "modules" / "emlua64" / "build.py")
     else:
         spec = importlib.util.spec_from_file_location("emlua_build", ROOT / "tests" / "modules" / "emlua" / "build.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.build() if FORMAT == WASM64 else mod.build(fmt=FORMAT)
+    return mod.build(meter=meter) if base == WASM64 else mod.build(fmt=base, meter=meter)
 
 
 def workload() -> tuple[list, list]:
@@ -62,7 +70,7 @@ def loader(path: Path, mode: str, repeat: int) -> float:
     setup, msgs = workload()
     req = {"module": str(path), "format": FORMAT, "options": {}, "mode": mode, "repeat": repeat,
            "setup": [[m, e] for m, e in setup], "messages": [[m, e] for m, e in msgs]}
-    node = ["node", "--experimental-wasm-memory64"] if FORMAT == WASM64 else ["node"]
+    node = ["node", "--experimental-wasm-memory64"] if FORMAT.startswith("wasm64") else ["node"]
     proc = subprocess.run([*node, str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
                           env={**os.environ, "TZ": "UTC"}, check=True)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -99,7 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=300)
     ap.add_argument("--format", default=FORMAT, choices=("wasm32-unknown-emscripten2", "wasm32-unknown-emscripten3",
-                                                         "wasm32-unknown-emscripten4", WASM64))
+                                                         "wasm32-unknown-emscripten4", WASM64, *METERING))
     args = ap.parse_args()
     FORMAT = args.format
     path = build()
