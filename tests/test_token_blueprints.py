@@ -88,3 +88,13 @@ def test_outbox_view_tells_runtimes_apart():
         other = {"Messages": [{**base["Messages"][0], key: value}]}
         assert tc.outbox_view(base) != tc.outbox_view(other), key
     assert tc.outbox_view(base) != tc.outbox_view({"Error": "boom"})
+
+
+def test_checker_rejects_a_wrong_outbox():
+    """The shared checker must fail on a mismatch, or the cases prove nothing."""
+    good = {"Messages": [{"Target": tc.ALICE, "Data": "0", "Tags": [{"name": "Balance", "value": "0"}]}]}
+    tc.check(good, tc.Expect([tc.Out(tc.ALICE, {"Balance": "0"}, data="0")]))
+    for bad in (tc.Expect([tc.Out(tc.BOB, {"Balance": "0"})]), tc.Expect([tc.Out(tc.ALICE, {"Balance": "1"})]),
+                tc.Expect([]), tc.Expect(error=True), tc.Expect([tc.Out(tc.ALICE, data="1")])):
+        with pytest.raises(AssertionError):
+            tc.check(good, bad)
