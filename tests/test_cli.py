@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from aonet.cli import main
-from aonet.cli.args import build_parser
+from aonet.cli.args import build_parser, parse_args
 from aonet.cli.lineedit import guess_lang, is_complete
 from aonet.config import DevnetConfig, config_path
 from aonet.wallet import Wallet
-from fixtures_su import free_port, su_thread, su_wallet  # noqa: F401
+from fixtures_su import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,14 +84,17 @@ def test_parser_accepts_the_documented_forms():
 
 def test_ids_starting_with_a_dash_are_values():
     pid, mid = "-oM8CYgbqsRcpI3tE_cpGM3kgDlamnYjSGA4nptPao0", "-" + "x" * 42
+    tid = "-tpPKgr7gzA-wgoQZ39RagcbObFWwqK329LKEPi2oc8"   # starts like the short option -t (--tag)
     p = build_parser()
-    assert p.parse_args(["shell", pid, "--poll", "0.5"]).process == pid
-    a = p.parse_args(["result", mid, "--process", pid])
+    assert parse_args(p, ["shell", pid, "--poll", "0.5"]).process == pid
+    a = parse_args(p, ["result", mid, "--process", pid])
     assert (a.message, a.process) == (mid, pid)
-    assert p.parse_args(["spawn", "--module", pid]).module == pid
-    assert p.parse_args(["send", pid, "-a", "Eval"]).process == pid
+    assert parse_args(p, ["spawn", "--module", pid]).module == pid
+    assert parse_args(p, ["send", pid, "-a", "Eval"]).process == pid
+    a = parse_args(p, ["send", tid, "-a", "Eval", "-t", "K=V", "--data", tid])
+    assert (a.process, a.tag, a.data) == (tid, [("K", "V")], tid)
     with pytest.raises(SystemExit):
-        p.parse_args(["send", "-short"])           # not an id: still an (unknown) option
+        parse_args(p, ["send", "-short"])          # not an id: still an (unknown) option
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -13,7 +13,7 @@ from ..client import AoError, CascadeTimeout, UnitError, UnitUnreachable
 from ..config import ConfigFileError
 from ..wallet import WalletError
 from . import commands, render
-from .args import build_parser
+from .args import build_parser, parse_args
 from .context import Context
 
 COMMANDS = {
@@ -38,7 +38,7 @@ def describe(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, sys.argv[1:] if argv is None else list(argv))
     if args.version:
         print(f"aonet {__version__}")
         return 0

@@ -7,19 +7,6 @@ import re
 from ..wallet import KINDS
 
 
-# A base64url id may start with '-' ("-oM8CYgb..."): argparse must read it as a value, not an option.
-# argparse already treats "-5" as a value through this per-parser matcher; we widen it to ids.
-ID_OR_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[A-Za-z0-9_-]{42}$")
-
-
-def _accept_dash_ids(parser: argparse.ArgumentParser) -> None:
-    parser._negative_number_matcher = ID_OR_NEGATIVE_NUMBER
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _accept_dash_ids(sub)
-
-
 def tag_arg(text: str) -> tuple[str, str]:
     """`K=V` -> (K, V); the value may contain '=' and be empty, the name may not."""
     name, sep, value = text.partition("=")
@@ -176,5 +163,26 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("process", metavar="PID")
     sh.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="how often to look for new "
                                                                                "results")
-    _accept_dash_ids(root)
     return root
+
+
+# An AO id is 43 base64url characters, so about one in 64 starts with "-", which argparse would read
+# as an option ("-tpPK..." as "-t pPK..."). Such tokens are hidden from argparse behind a NUL (never
+# in a real argument) and restored in the parsed values.
+_DASH_ID = re.compile(r"-[A-Za-z0-9_-]{42}")
+_HIDDEN = "\0"
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    args = parser.parse_args([_HIDDEN + a if _DASH_ID.fullmatch(a) else a for a in argv])
+    for name, value in vars(args).items():
+        setattr(args, name, _restore(value))
+    return args
+
+
+def _restore(value):
+    if isinstance(value, str) and value.startswith(_HIDDEN):
+        return value[1:]
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    return value
