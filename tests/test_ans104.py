@@ -13,7 +13,7 @@ import pytest
 from aonet import ans104
 from aonet.ans104 import (ANS104Error, BundleError, PresenceByteError, SignatureError, SignatureTypeError, TagError,
                           TruncatedError, parse, read_bundle, write_bundle)
-from aonet.encoding import b64url_decode, b64url_encode
+from aonet.encoding import b64url_encode
 from aonet.wallet import Wallet
 
 VECTORS = Path(__file__).parent / "data" / "ans104"

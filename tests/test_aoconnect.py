@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from fixtures_devnet import devnet, pingpong_wasm, unit_wallets  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "js" / "aoconnect_e2e.mjs"

@@ -8,7 +8,6 @@ import random
 import httpx
 import pytest
 
-from fixtures_devnet import devnet, pingpong_wasm, unit_wallets  # noqa: F401
 
 GARBAGE_BODIES = [b"", b"garbage", b"\x00" * 10, b"\x01\x00" + os.urandom(2000), b"{\"Id\": 1}", b"[]", b"null",
                   b"{" * 5000, "ü".encode() * 100]

@@ -10,7 +10,7 @@ from aonet.cli import main
 pytest.importorskip("aonet.cu.app", reason="the CU's HTTP app is not in this tree yet")
 
 from shell_driver import driven_shell
-from fixtures_devnet import devnet_config, pingpong_wasm, seed, unit_wallets  # noqa: F401,E402
+from fixtures_devnet import devnet_config, seed  # noqa: E402
 
 
 @pytest.fixture(scope="module")

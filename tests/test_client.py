@@ -19,7 +19,7 @@ from aonet.client import (AoError, ConfigError, ProcessInfo, ProtocolError, Resu
 from aonet.client import core
 from aonet.client.verify import check_schedule
 from aonet.wallet import Wallet
-from fixtures_su import free_port, su_thread, su_wallet  # noqa: F401
+from fixtures_su import free_port
 
 MODULE = "M" * 43
 

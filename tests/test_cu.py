@@ -47,8 +47,7 @@ def net(tmp_path_factory, counter_wasm):
     module = build_module(user, counter_wasm, memory_limit="16-mb", compute_limit=20_000_000)
     store.put_item(module)
     with SUThread(store, su_wallet) as su:
-        su.user, su.module, su.tmp, su_wallet_ = user, module, tmp, su_wallet
-        su.su_wallet = su_wallet
+        su.user, su.module, su.tmp, su.su_wallet = user, module, tmp, su_wallet
         yield su
     store.close()
 

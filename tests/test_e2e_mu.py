@@ -17,7 +17,6 @@ import pytest
 from aonet.node import free_ports
 from aonet.protocol import build_message
 from aonet.wallet import Wallet
-from fixtures_devnet import devnet, make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
 from fixtures_devnet import mu_post as post, spawn_pingpong as spawn
 
 HTTP = httpx.Client(timeout=60)

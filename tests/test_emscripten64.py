@@ -40,7 +40,6 @@ from aonet.vm.base import Limits, VMError
 from aonet.vm.emscripten import EmscriptenRuntime
 from aonet.vm.emscripten_profile import ASYNCIFY_STACK_SIZE, EMSCRIPTEN4, PROFILES, WASM64
 
-from fixtures_devnet import make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
 from test_emscripten import ENV, LOADER, ROOT, SEQUENCE, _msg, fresh_instance_continues, images_match_loader
 
 FORMAT = WASM64.format

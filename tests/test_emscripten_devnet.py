@@ -27,7 +27,6 @@ from aonet.cu.service import DB_NAME
 from aonet.cu.sources import StoreModuleSource, SUClient
 from aonet.cu.storage import CUStorage
 
-from fixtures_devnet import make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
 from test_emscripten import FORMAT, HANDLERS, emlua, module_path, reference  # noqa: F401
 from test_emscripten3 import FORMATS as NEWER_FORMATS, newer, reference as reference_newer  # noqa: F401
 from test_emscripten_metering import W32 as METERING_FORMAT, modules as unmetered  # noqa: F401

@@ -21,7 +21,6 @@ from aonet.links import LocalCU, LocalSU, LocalSUClient
 from aonet.mu.worker import PermanentError, TaskError
 from aonet.protocol import build_message, build_process
 from aonet.wallet import Wallet
-from fixtures_devnet import devnet, make_devnet, pingpong_wasm, unit_wallets  # noqa: F401
 from fixtures_devnet import mu_post as post, spawn_pingpong as spawn
 
 HTTP = httpx.Client(timeout=60)

@@ -1,8 +1,6 @@
 """Determinism of Lua processes: the same messages on fresh instances give the same memory, results and gas."""
 import hashlib
 
-import pytest
-
 from aonet.vm.lua import LuaProcess, blueprint, lua_module
 from aonet.vm.lua.harness import fake_id
 from aonet.vm.wasm import WasmRuntime

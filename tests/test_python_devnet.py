@@ -22,7 +22,7 @@ from aonet.vm.python import python_module
 from aonet.wallet import Wallet
 
 from shell_driver import driven_shell
-from fixtures_devnet import aonet_up, seed, unit_wallets  # noqa: F401
+from fixtures_devnet import aonet_up, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 PING = ROOT / "examples" / "ping.py"

@@ -6,7 +6,6 @@ import pytest
 from aonet.protocol import build_message, build_module, build_process
 from aonet.su import verify_chain
 from aonet.wallet import Wallet
-from fixtures_su import su_client, su_wallet  # noqa: F401
 
 USER = Wallet.generate("ethereum")
 

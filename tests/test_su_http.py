@@ -6,7 +6,6 @@ import httpx
 from aonet.protocol import build_message, build_process
 from aonet.su import verify_chain
 from aonet.wallet import Wallet
-from fixtures_su import su_thread, su_wallet  # noqa: F401
 
 USER = Wallet.generate("ed25519")
 

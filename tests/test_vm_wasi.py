@@ -8,7 +8,7 @@ import pytest
 from aonet.vm import Limits, VMError
 from aonet.vm.wasi import FileTree, RandomStream, random_seed
 from aonet.vm.wasm import WasmRuntime
-from vm_fixtures import ENV, msg, runtime, wasm_modules  # noqa: F401 (fixtures)
+from vm_fixtures import ENV, msg
 
 FILES = {"lib/a.txt": b"hello file", "lib/sub/b.py": b"print(1)\n", "top.txt": b"0123456789",
          "/lib/sub/c.bin": bytes(range(256)) * 300}

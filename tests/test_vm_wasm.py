@@ -5,7 +5,7 @@ import pytest
 
 from aonet.vm import LimitError, Limits, VMError
 from aonet.vm.wasm import WasmRuntime, memory_hash
-from vm_fixtures import ENV, OWNER, msg, runtime, tag, wasm_modules  # noqa: F401 (fixtures)
+from vm_fixtures import ENV, OWNER, msg, tag
 
 LIMITS = Limits(memory=64 << 20, compute=200_000_000)
 
