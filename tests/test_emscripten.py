@@ -110,15 +110,34 @@ def module_path(emlua) -> str:
     return str(_load_builder().build())
 
 
-def reference(module_path: str, messages: list[tuple[dict, dict]], options: dict | None = None,
-              mode: str = "memory", program: str | None = None) -> list[dict]:
-    req = {"module": module_path, "format": FORMAT, "options": options or {}, "mode": mode,
+def run_loader(path: str, fmt: str, messages, *, options: dict | None = None, mode: str = "memory",
+               program: str | None = None, expect_ok: bool = True):
+    """The loader's answers (tests/js/aoloader_run.cjs, TZ=UTC; Node's memory64 flag for wasm64): one
+    dict per message. expect_ok=False returns the finished process (for refusals)."""
+    req = {"module": path, "format": fmt, "options": options or {}, "mode": mode,
            "messages": [[m, e] for m, e in messages], "program": program}
-    env = {**os.environ, "TZ": "UTC"}
-    proc = subprocess.run(["node", str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
-                          env=env, timeout=300, cwd=ROOT)
+    node = ["node", "--experimental-wasm-memory64"] if fmt.startswith("wasm64") else ["node"]
+    proc = subprocess.run([*node, str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
+                          env={**os.environ, "TZ": "UTC"}, timeout=300, cwd=ROOT)
+    if not expect_ok:
+        return proc
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def reference(module_path: str, messages: list[tuple[dict, dict]], options: dict | None = None,
+              mode: str = "memory", program: str | None = None) -> list[dict]:
+    return run_loader(module_path, FORMAT, messages, options=options, mode=mode, program=program)
+
+
+def result_is_loaders(res, r: dict, i: int) -> None:
+    """One aonet Result against the loader's answer for the same message."""
+    assert res.error == r.get("Error"), i
+    assert res.output == r.get("Output"), i
+    assert res.messages == r.get("Messages"), i
+    assert res.spawns == r.get("Spawns"), i
+    assert res.assignments == r.get("Assignments"), i
+    assert res.gas_used == r["GasUsed"], i
 
 
 def runtime(**kw) -> EmscriptenRuntime:
@@ -161,12 +180,7 @@ def test_same_results_memory_and_gas_as_ao_loader(emlua, module_path):
     for i, (r, o) in enumerate(zip(ref, ours)):
         res = o["result"]
         assert "thrown" not in r, (i, r)
-        assert res.error == r.get("Error"), i
-        assert res.output == r.get("Output"), i
-        assert res.messages == r.get("Messages"), i
-        assert res.spawns == r.get("Spawns"), i
-        assert res.assignments == r.get("Assignments"), i
-        assert res.gas_used == r["GasUsed"], i
+        result_is_loaders(res, r, i)
         assert o["memory"] == r["memory"], i
     # the sequence did what it says
     assert ours[2]["result"].output["data"] == "count 1"

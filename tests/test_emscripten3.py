@@ -8,10 +8,7 @@ GasUsed and the memory bytes after every message must equal the loader's.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
 
 import pytest
 import wasmtime
@@ -20,8 +17,8 @@ from aonet.vm.base import Limits, VMError
 from aonet.vm.emscripten import EmscriptenRuntime
 from aonet.vm.emscripten_profile import ASYNCIFY_STACK_SIZE
 
-from test_emscripten import (ENV, LOADER, ROOT, RUNNER, SEQUENCE, _load_builder, _msg, _need_tools, emlua,  # noqa: F401
-                             fresh_instance_continues, images_match_loader)
+from test_emscripten import (ENV, LOADER, SEQUENCE, _load_builder, _msg, _need_tools, emlua,  # noqa: F401
+                             fresh_instance_continues, images_match_loader, result_is_loaders, run_loader, runtime)
 
 FORMATS = ("wasm32-unknown-emscripten3", "wasm32-unknown-emscripten4")
 # emscripten4 only: drive_open calls the glue's async import, which unwinds and rewinds the stack
@@ -56,18 +53,7 @@ def sequence(fmt: str) -> list[dict]:
 
 def reference(path: str, fmt: str, messages, options: dict | None = None, expect_ok: bool = True,
               program: str | None = None):
-    req = {"module": path, "format": fmt, "options": options or {}, "mode": "memory",
-           "messages": [[m, e] for m, e in messages], "program": program}
-    proc = subprocess.run(["node", str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
-                          env={**os.environ, "TZ": "UTC"}, timeout=300, cwd=ROOT)
-    if not expect_ok:
-        return proc
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-
-
-def runtime(**kw) -> EmscriptenRuntime:
-    return EmscriptenRuntime(program=str(RUNNER), **kw)
+    return run_loader(path, fmt, messages, options=options, expect_ok=expect_ok, program=program)
 
 
 def _glue_imports(fmt: str) -> set[str]:
@@ -109,12 +95,7 @@ def test_same_results_memory_and_gas_as_ao_loader(newer, fmt):
         res = inst.handle(msg, env)
         outs.append(res)
         assert "thrown" not in r, (i, r)
-        assert res.error == r.get("Error"), i
-        assert res.output == r.get("Output"), i
-        assert res.messages == r.get("Messages"), i
-        assert res.spawns == r.get("Spawns"), i
-        assert res.assignments == r.get("Assignments"), i
-        assert res.gas_used == r["GasUsed"], i
+        result_is_loaders(res, r, i)
         assert {"length": inst.memory_size(), "sha256": inst.memory_hash()} == r["memory"], i
     assert outs[2].output["data"] == "count 1"
     assert outs[3].messages[0]["Data"] == "pong héllo ✓ 𝄞"

@@ -27,11 +27,9 @@ the fields that can be compared are read.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 import wasmtime
@@ -40,7 +38,8 @@ from aonet.vm.base import Limits, VMError
 from aonet.vm.emscripten import EmscriptenRuntime
 from aonet.vm.emscripten_profile import ASYNCIFY_STACK_SIZE, EMSCRIPTEN4, PROFILES, WASM64
 
-from test_emscripten import ENV, LOADER, ROOT, SEQUENCE, _msg, fresh_instance_continues, images_match_loader
+from test_emscripten import (ENV, LOADER, ROOT, SEQUENCE, _msg, fresh_instance_continues, images_match_loader,
+                             result_is_loaders, run_loader, runtime)
 
 FORMAT = WASM64.format
 RUNNER = ROOT / "tests" / "js" / "aoloader_run.cjs"
@@ -447,18 +446,9 @@ def _need_node() -> None:
 
 
 def reference(path: str, messages, options: dict | None = None, mode: str = "memory") -> list[dict]:
-    """The loader's answers (tests/js/aoloader_run.cjs: Memory passed per message, a failed message
-    keeps the previous Memory and continues in a fresh instance, as AO's CU)."""
-    req = {"module": path, "format": FORMAT, "options": options or {}, "mode": mode,
-           "messages": [[m, e] for m, e in messages], "program": str(RUNNER)}
-    proc = subprocess.run(["node", "--experimental-wasm-memory64", str(RUNNER)], input=json.dumps(req),
-                          capture_output=True, text=True, env={**os.environ, "TZ": "UTC"}, timeout=300, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-
-
-def runtime(**kw) -> EmscriptenRuntime:
-    return EmscriptenRuntime(program=str(RUNNER), **kw)
+    """The loader's answers (Memory passed per message, a failed message keeps the previous Memory and
+    continues in a fresh instance, as AO's CU)."""
+    return run_loader(path, FORMAT, messages, options=options, mode=mode, program=str(RUNNER))
 
 
 def compare(inst, messages, ref) -> list:
@@ -471,12 +461,7 @@ def compare(inst, messages, ref) -> list:
         if "thrown" in r:                          # ok=false, a trap, out of gas: the loader throws
             assert res.error == r["thrown"], i
         else:
-            assert res.error == r.get("Error"), i
-            assert res.output == r.get("Output"), i
-            assert res.messages == r.get("Messages"), i
-            assert res.spawns == r.get("Spawns"), i
-            assert res.assignments == r.get("Assignments"), i
-            assert res.gas_used == r["GasUsed"], i
+            result_is_loaders(res, r, i)
         assert {"length": inst.memory_size(), "sha256": inst.memory_hash()} == r["memory"], i
     return outs
 
@@ -681,27 +666,12 @@ def test_wasm64_through_the_devnet(make_devnet, emlua64, tmp_path, capsys):  # n
     restarted CU continues from its checkpoint. `module publish` detects the format by itself."""
     _need_node()
     from test_emscripten import HANDLERS
-    from test_emscripten_devnet import COMPUTE, cli, client, evaluated_messages, state_sha
+    from test_emscripten_devnet import assert_cu_is_ao_loader, client, publish, state_sha
     _, path = emlua64
-
-    def same_as_loader(net, pid):
-        msgs = evaluated_messages(net, pid)
-        ref = reference(path, [(m, e) for _, m, e in msgs], {"computeLimit": COMPUTE})
-        assert len(ref) == len(msgs)
-        with client(net) as ao:
-            for (mid, _, _), r in zip(msgs, ref):
-                assert "thrown" not in r, r
-                got = ao.result(mid, pid).raw
-                for key in ("Output", "Messages", "Spawns", "Assignments", "Error", "GasUsed"):
-                    assert got.get(key) == r.get(key), (mid, key, got.get(key), r.get(key))
-        assert state_sha(net, pid) == ref[-1]["memory"]["sha256"]
 
     data_dir = tmp_path / "net"
     net = make_devnet(data_dir, modules=())
-    code, out, err = cli(capsys, "--data-dir", str(net.config.path), "--json", "module", "publish", path,
-                         "--memory-limit", "512-mb", "--compute-limit", str(COMPUTE))
-    assert code == 0, err
-    published = json.loads(out)
+    published = publish(capsys, net, path)
     assert published["format"] == FORMAT
     with client(net) as ao:
         pid = ao.spawn(published["module"])
@@ -710,11 +680,11 @@ def test_wasm64_through_the_devnet(make_devnet, emlua64, tmp_path, capsys):  # n
         assert ao.send(pid, "hi", action="Ping").result.raw["Messages"][0]["Data"] == "pong hi"
         assert not ao.send(pid, "", action="Fail").result.ok
         assert ao.send(pid, "", action="Inc").result.text == "count 2"
-    same_as_loader(net, pid)
+    assert_cu_is_ao_loader(net, pid, path, FORMAT)
     before = state_sha(net, pid)
     net.stop()
     net = make_devnet(data_dir, modules=())
     assert state_sha(net, pid) == before
     with client(net) as ao:
         assert ao.send(pid, "", action="Inc").result.text == "count 3"
-    same_as_loader(net, pid)
+    assert_cu_is_ao_loader(net, pid, path, FORMAT)

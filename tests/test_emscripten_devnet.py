@@ -27,8 +27,8 @@ from aonet.cu.service import DB_NAME
 from aonet.cu.sources import StoreModuleSource, SUClient
 from aonet.cu.storage import CUStorage
 
-from test_emscripten import FORMAT, HANDLERS, emlua, module_path, reference  # noqa: F401
-from test_emscripten3 import FORMATS as NEWER_FORMATS, newer, reference as reference_newer  # noqa: F401
+from test_emscripten import FORMAT, HANDLERS, emlua, module_path, run_loader  # noqa: F401
+from test_emscripten3 import FORMATS as NEWER_FORMATS, newer  # noqa: F401
 from test_emscripten_metering import W32 as METERING_FORMAT, modules as unmetered  # noqa: F401
 
 pytest.importorskip("aonet.cu.app", reason="the CU's HTTP app is not in this tree yet")
@@ -71,11 +71,8 @@ def evaluated_messages(net, pid: str) -> list[tuple[str | None, dict, dict]]:
 def assert_cu_is_ao_loader(net, pid: str, module_path: str, fmt: str = FORMAT) -> None:  # noqa: F811
     """Every stored CU result and the CU's memory equal ao-loader's on the same messages."""
     msgs = evaluated_messages(net, pid)
-    if fmt == FORMAT:
-        ref = reference(module_path, [(m, e) for _, m, e in msgs], {"computeLimit": COMPUTE}, program=PROGRAM)
-    else:
-        ref = reference_newer(module_path, fmt, [(m, e) for _, m, e in msgs], {"computeLimit": COMPUTE},
-                              program=PROGRAM)
+    ref = run_loader(module_path, fmt, [(m, e) for _, m, e in msgs], options={"computeLimit": COMPUTE},
+                     program=PROGRAM)
     assert len(ref) == len(msgs)
     with client(net) as ao:
         for (mid, _, _), r in zip(msgs, ref):
@@ -86,16 +83,21 @@ def assert_cu_is_ao_loader(net, pid: str, module_path: str, fmt: str = FORMAT) -
     assert state_sha(net, pid) == ref[-1]["memory"]["sha256"]
 
 
+def publish(capsys, net, path: str, *args: str) -> dict:
+    """`aonet --json module publish PATH ARGS` on the devnet (512 MiB, COMPUTE): {module, format}."""
+    code, out, err = cli(capsys, "--data-dir", str(net.config.path), "--json", "module", "publish", path,
+                         "--memory-limit", "512-mb", "--compute-limit", str(COMPUTE), *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
 def test_publish_spawn_send_restart_unsupported(make_devnet, module_path, capsys, tmp_path):  # noqa: F811
     data_dir = tmp_path / "net"
     net = make_devnet(data_dir, modules=())
     d = ["--data-dir", str(net.config.path)]
 
     # publish from the file and spawn, both with the CLI
-    code, out, err = cli(capsys, *d, "--json", "module", "publish", module_path, "--format", FORMAT,
-                         "--memory-limit", "512-mb", "--compute-limit", str(COMPUTE), "--tag", "Name=emlua")
-    assert code == 0, err
-    published = json.loads(out)
+    published = publish(capsys, net, module_path, "--format", FORMAT, "--tag", "Name=emlua")
     mod = published["module"]
     assert published["format"] == FORMAT and len(mod) == 43
     code, out, err = cli(capsys, *d, "spawn", "--module", mod, "--name", "em")
@@ -156,10 +158,7 @@ def test_newer_formats_through_the_devnet(make_devnet, newer, capsys, tmp_path, 
     _, path = newer[fmt]
     data_dir = tmp_path / "net"
     net = make_devnet(data_dir, modules=())
-    code, out, err = cli(capsys, "--data-dir", str(net.config.path), "module", "publish", path, "--format", fmt,
-                         "--memory-limit", "512-mb", "--compute-limit", str(COMPUTE))
-    assert code == 0, err
-    mod = out.strip()
+    mod = publish(capsys, net, path, "--format", fmt)["module"]
     with client(net) as ao:
         pid = ao.spawn(mod)
         assert ao.send(pid, HANDLERS, action="Eval").result.output["data"] == "ready"
@@ -184,10 +183,7 @@ def test_metering_format_through_the_devnet(make_devnet, unmetered, capsys, tmp_
     the CU meters it as the loader does: every result, GasUsed and the memory are ao-loader's."""
     _, path = unmetered[METERING_FORMAT]
     net = make_devnet(tmp_path / "net", modules=())
-    code, out, err = cli(capsys, "--data-dir", str(net.config.path), "--json", "module", "publish", path,
-                         "--memory-limit", "512-mb", "--compute-limit", str(COMPUTE))
-    assert code == 0, err
-    published = json.loads(out)
+    published = publish(capsys, net, path)
     assert published["format"] == METERING_FORMAT
     with client(net) as ao:
         pid = ao.spawn(published["module"])

@@ -7,18 +7,14 @@ memory bytes after every message must equal the loader's, out of gas included.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-
 import pytest
 
 from aonet.vm.base import Limits, VMError
 from aonet.vm.emscripten import EmscriptenRuntime
 from aonet.vm.emscripten_profile import EMSCRIPTEN_METERING, WASM64_METERING
 
-from test_emscripten import (ENV, ROOT, RUNNER, SEQUENCE, _load_builder, _msg, _need_tools, fresh_instance_continues,
-                             images_match_loader)
+from test_emscripten import (ENV, RUNNER, SEQUENCE, _load_builder, _msg, _need_tools, fresh_instance_continues,
+                             images_match_loader, run_loader, runtime)
 from test_emscripten3 import sequence
 from test_emscripten64 import _missing, compare
 
@@ -40,19 +36,7 @@ def modules() -> dict[str, tuple[bytes, str]]:
 
 
 def reference(path: str, fmt: str, messages, options: dict | None = None, expect_ok: bool = True):
-    req = {"module": path, "format": fmt, "options": options or {}, "mode": "memory",
-           "messages": [[m, e] for m, e in messages], "program": str(RUNNER)}
-    node = ["node", "--experimental-wasm-memory64"] if fmt.startswith("wasm64") else ["node"]
-    proc = subprocess.run([*node, str(RUNNER)], input=json.dumps(req), capture_output=True, text=True,
-                          env={**os.environ, "TZ": "UTC"}, timeout=300, cwd=ROOT)
-    if not expect_ok:
-        return proc
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-
-
-def runtime(**kw) -> EmscriptenRuntime:
-    return EmscriptenRuntime(program=str(RUNNER), **kw)
+    return run_loader(path, fmt, messages, options=options, expect_ok=expect_ok, program=str(RUNNER))
 
 
 def messages_for(fmt: str) -> list[tuple[dict, dict]]:
