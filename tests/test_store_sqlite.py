@@ -279,8 +279,8 @@ def test_one_statement_batches_write_every_tag_and_null(store):
     for m, d in zip(msgs, dedups):
         seq, type_ = db.execute("SELECT seq, type FROM items WHERE id=?", (m.id,)).fetchone()
         assert type_ == "Message"
-        rows = db.execute("SELECT name, value FROM tags WHERE item_seq=? ORDER BY rowid", (seq,)).fetchall()
-        assert rows == [tuple(t) for t in m.tags]
+        rows = db.execute("SELECT name, value FROM tags WHERE item_seq=? ORDER BY name, value", (seq,)).fetchall()
+        assert rows == sorted(tuple(t) for t in m.tags)
         assert db.execute("SELECT dedup FROM assignments WHERE message_id=?", (m.id,)).fetchone() == (d,)
     db.close()
     assert store.find_dedup(p.id, "d" * 43) == msgs[1].id
@@ -376,3 +376,73 @@ def test_group_commit_window_waits_only_under_load(tmp_path):
         _chain_ok(store, p, 49)
     finally:
         store.close()
+
+
+# Schema 3 as earlier aonet versions created it (data for the migration test).
+_SCHEMA_3_ASSIGNMENTS = """
+CREATE TABLE assignments (
+    id TEXT NOT NULL UNIQUE, process_id TEXT NOT NULL, nonce INTEGER NOT NULL, timestamp INTEGER NOT NULL,
+    block_height INTEGER NOT NULL, hash_chain TEXT NOT NULL, message_id TEXT NOT NULL,
+    with_message INTEGER NOT NULL, dedup TEXT, raw BLOB NOT NULL,
+    UNIQUE (process_id, nonce), UNIQUE (message_id, process_id));
+CREATE UNIQUE INDEX assignments_dedup ON assignments(process_id, dedup) WHERE dedup IS NOT NULL;
+CREATE TABLE tags (item_seq INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX tags_name_value ON tags(name, value, item_seq);
+"""
+
+
+def test_a_schema_3_log_is_migrated_on_open(tmp_path):
+    """A log written by schema 3 opens as schema 4 with every slot, tag and lookup intact, and goes on."""
+    path = tmp_path / "log.sqlite"
+    p = build_process(ALICE, "M" * 43, SU.address)
+    msgs = [build_message(ALICE, p.id, data=f"m{i}", tags=[("Color", ["red", "blue"][i % 2])]) for i in range(4)]
+    with SQLiteStore(path) as s:
+        s.schedule(_request(p, p, new_process=True)).result()
+        first = [s.schedule(_request(p, m, dedup=("d" * 43 if i == 2 else None))).result()[0]
+                 for i, m in enumerate(msgs)]
+    db = sqlite3.connect(path, isolation_level=None)          # rewrite it the way schema 3 stored it
+    db.execute("ALTER TABLE assignments RENAME TO a4")
+    db.execute("ALTER TABLE tags RENAME TO t4")
+    db.execute("DROP INDEX assignments_dedup")
+    db.executescript(_SCHEMA_3_ASSIGNMENTS)
+    db.execute("INSERT INTO assignments SELECT id, process_id, nonce, timestamp, block_height, hash_chain, "
+               "message_id, with_message, dedup, raw FROM a4 ORDER BY rowid")
+    db.execute("INSERT INTO tags SELECT item_seq, name, value FROM t4")
+    db.executescript("DROP TABLE a4; DROP TABLE t4; UPDATE meta SET value='3' WHERE key='schema';")
+    db.close()
+
+    with SQLiteStore(path) as s:
+        db = sqlite3.connect(path)
+        assert "message_seq" in [r[1] for r in db.execute("PRAGMA table_info(assignments)")]
+        assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE '%_old'").fetchone() == (0,)
+        db.close()
+        _chain_ok(s, p, 5)
+        found = s.find_assignment(msgs[1].id, p.id)
+        assert (found.id, found.nonce, found.message_raw) == (first[1].id, 2, msgs[1].raw)
+        assert s.find_assignment(first[3].id).nonce == 4                         # by assignment id
+        assert [i.id for i in s.query_items(tags=[("Color", ["red"])]).items] == [msgs[2].id, msgs[0].id]
+        assert s.find_dedup(p.id, "d" * 43) == msgs[2].id
+        again, created = s.schedule(_request(p, msgs[3])).result()              # idempotent after migration
+        assert (again.id, created) == (first[3].id, False)
+        nxt, created = s.schedule(_request(p, build_message(ALICE, p.id, data="after"))).result()
+        assert created and nxt.nonce == 5
+        _chain_ok(s, p, 6)
+    with SQLiteStore(path) as s:                                                 # a second open: nothing to do
+        _chain_ok(s, p, 6)
+
+
+def test_only_stored_items_can_be_assigned(store):
+    """A slot names its message by the item's place in the log: an id that is not a stored item
+    (here an assignment's) is refused, nothing is written."""
+    p = build_process(ALICE, "M" * 43, SU.address)
+    store.schedule(_request(p, p, new_process=True)).result()
+    a, _ = store.schedule(_request(p, build_message(ALICE, p.id, data="x"))).result()
+    from aonet.store import ScheduleRequest
+
+    def build(head):
+        slot = core.next_slot(head, p.id, 10, 1)
+        return ScheduleWrite(core.build_assignment(SU, slot, a.id, with_message=False), None, None, None)
+    with pytest.raises(StoreConflict, match="only stored data items can be assigned"):
+        store.schedule(ScheduleRequest(p.id, a.id, build)).result()
+    assert store.latest_assignment(p.id).nonce == 1

@@ -216,5 +216,8 @@ def test_bad_query_params(su_client):
     _err(c.post("/", params={"process-id": "bad", "assign": "A" * 43}), 400, "43-character")
     _err(c.post("/", params={"process-id": p.id, "assign": "A" * 43}), 404, "not in this SU's store")
     _err(c.post("/", params={"process-id": "B" * 43, "assign": p.id}), 404, "not scheduled")
+    slot0 = c.get(f"/{p.id}/latest").json()["assignment"]["id"]
+    _err(c.post("/", params={"process-id": p.id, "assign": slot0}), 400, "is an Assignment")
+    assert len(c.get(f"/{p.id}").json()["edges"]) == 1                   # nothing written
     _err(c.put("/"), 405, "Method Not Allowed")
     _err(c.get("/a/b/c"), 404, "Not Found")

@@ -73,8 +73,12 @@ class SchedulerService:
         """Assign an item already in the store to `process_id` (POST /?process-id=&assign=)."""
         core.check_id(process_id, "process-id")
         core.check_id(item_id, "assign")
-        if self.store.get_item(item_id) is None:
+        record = self.store.get_item(item_id)
+        if record is None:
             raise core.NotFound(f"item {item_id} to assign is not in this SU's store")
+        if record.type == "Assignment":
+            raise core.BadRequest(f"item {item_id} is an Assignment: only messages and other data items can be "
+                                  "assigned to a process")
         return await self._schedule(process_id, item_id, exclude=tuple(exclude), with_message=False)
 
     def _builder(self, process_id: str, item_id: str, item: DataItem | None, is_process: bool, dedup: str | None,
