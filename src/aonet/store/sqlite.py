@@ -85,8 +85,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS assignments_dedup ON assignments(process_id, d
 # alone, and the dedup key indexes only pushed messages: two fewer B-tree pages written per slot.
 # Schema 3 (vs 2): no (process_id, timestamp) index; timestamps never decrease along a chain, so a
 # timestamp bound becomes a nonce bound by binary search over (process_id, nonce) (see
-# list_assignments): one B-tree page less written per slot. Older logs keep their extra indexes and
-# work unchanged.
+# list_assignments): one B-tree page less written per slot. (Schema 4's migration rebuilds the
+# assignments table of older logs without their extra indexes.)
 # Schema 4 (vs 3): a slot names its message by the item's seq (`message_seq`, unique with the
 # process) instead of by id: new messages get increasing seqs, so that key grows at its end (one page
 # a commit) where (message_id, process_id) took a random page per slot; reads join items by rowid.
@@ -112,9 +112,9 @@ _PADDING = [3] + [0] * 12   # a row no trigger takes
 # Per writer connection (TEMP): the rows of a prebuilt batch, dispatched by kind k (0 assignment,
 # 1 item, 2 up to five tags of an item, 3 padding). An assignment row carries the id of the
 # assignment it was chained on (c11): refused unless that is exactly the log's slot nonce-1 of the
-# process; c12 is its message's seq. No row binds a NULL (the sqlite3 module adapts None about 2.5x slower than a value, with
-# the GIL held): '' stands for NULL (NULLIF) and for "no tag" (a tag name is never empty), padding
-# is integers.
+# process; c12 is its message's seq. No row binds a NULL (the sqlite3 module adapts None about 2.5x
+# slower than a value, with the GIL held): '' stands for NULL (NULLIF) and for "no tag" (a tag name is
+# never empty), padding is integers.
 BATCH_SCHEMA = """
 CREATE TEMP VIEW IF NOT EXISTS batch_rows (k, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12) AS
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
