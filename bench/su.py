@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/su.py                     # the four scenarios below
     .venv/bin/python bench/su.py --clients 16 --processes 100 --messages 20000
+    .venv/bin/python bench/su.py --repeat 3          # three rounds over them, then the median of each
     .venv/bin/python bench/su.py --core-only         # in-process core + store, no HTTP
     .venv/bin/python bench/su.py --workers 2         # python -m aonet.su --workers 2
 
@@ -192,8 +193,6 @@ def _children(pid: int) -> list[int]:
 
 
 def run_http(args) -> None:
-    from fixtures_su import SUProcess
-
     from aonet.wallet import Wallet
     user = Wallet.generate(args.client_kind)
     plans = ([(args.clients, args.processes, args.messages)] if args.clients else
@@ -202,21 +201,35 @@ def run_http(args) -> None:
           f"synchronous={args.synchronous}, SU wallet {args.su_kind}, client items signed with {args.client_kind}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'clients':>7} {'procs':>6} {'requests':>8} {'errors':>6} {'assign/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'SU cpu us/assign':>16}")
-    for clients, processes, messages in plans:
-        with tempfile.TemporaryDirectory() as tmp:
-            extra = ["--synchronous", args.synchronous, "--wallet-kind", args.su_kind, "--workers", str(args.workers)]
-            with SUProcess(Path(tmp) / "su", extra_args=extra) as su:
-                r = scenario(su, user, clients, processes, messages)
-        print(f"{r['clients']:>7} {r['processes']:>6} {r['requests']:>8} {r['errors']:>6} {r['per_s']:>9.0f} "
-              f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['cpu_us']:>16.0f}  ("
-              + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["threads"].items(), key=lambda kv: -kv[1]))
-              + f"; client {r['client_cpu_us']:.0f}; load {os.getloadavg()[0]:.1f})", flush=True)
-        st = r["store"]
-        if st.get("batches") and "write_seconds" in st:
-            print(f"{'':>7} log writer: {st['writes'] / st['batches']:.1f} writes/commit, "
-                  f"{st['write_seconds'] / st['batches'] * 1e3:.2f} ms/transaction of which COMMIT "
-                  f"{st['commit_seconds'] / st['batches'] * 1e3:.2f} ms; slots built ahead {st['prebuilt']:.0f}, "
-                  f"rebuilt {st['rebuilt']:.0f}" + _accepted_to_durable(st), flush=True)
+    rates: dict[tuple[int, int], list[float]] = {}
+    for _round in range(args.repeat):            # rounds, not back-to-back repeats: host drift hits every row
+        for clients, processes, messages in plans:
+            r = _run_once(args, user, clients, processes, messages)
+            rates.setdefault((clients, processes), []).append(r["per_s"])
+    if args.repeat > 1:
+        print(f"median of {args.repeat} rounds (min-max):")
+        for (clients, processes), xs in rates.items():
+            print(f"{clients:>7} {processes:>6} {statistics.median(xs):>9.0f} assign/s ({min(xs):.0f}-{max(xs):.0f})")
+
+
+def _run_once(args, user, clients: int, processes: int, messages: int) -> dict:
+    """One scenario on a fresh SU subprocess and log; prints its rows and returns its figures."""
+    from fixtures_su import SUProcess
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = ["--synchronous", args.synchronous, "--wallet-kind", args.su_kind, "--workers", str(args.workers)]
+        with SUProcess(Path(tmp) / "su", extra_args=extra) as su:
+            r = scenario(su, user, clients, processes, messages)
+    print(f"{r['clients']:>7} {r['processes']:>6} {r['requests']:>8} {r['errors']:>6} {r['per_s']:>9.0f} "
+          f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['cpu_us']:>16.0f}  ("
+          + ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["threads"].items(), key=lambda kv: -kv[1]))
+          + f"; client {r['client_cpu_us']:.0f}; load {os.getloadavg()[0]:.1f})", flush=True)
+    st = r["store"]
+    if st.get("batches") and "write_seconds" in st:
+        print(f"{'':>7} log writer: {st['writes'] / st['batches']:.1f} writes/commit, "
+              f"{st['write_seconds'] / st['batches'] * 1e3:.2f} ms/transaction of which COMMIT "
+              f"{st['commit_seconds'] / st['batches'] * 1e3:.2f} ms; slots built ahead {st['prebuilt']:.0f}, "
+              f"rebuilt {st['rebuilt']:.0f}" + _accepted_to_durable(st), flush=True)
+    return r
 
 
 def _accepted_to_durable(st: dict[str, float]) -> str:
@@ -276,6 +289,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="SU worker processes (python -m aonet.su --workers)")
     p.add_argument("--su-kind", default="ed25519")
     p.add_argument("--client-kind", default="ed25519")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds over the scenarios; prints each run, then the median (the host drifts +-8%%)")
     p.add_argument("--core-only", action="store_true")
     args = p.parse_args()
     if args.core_only:
