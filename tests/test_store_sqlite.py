@@ -288,6 +288,31 @@ def test_one_statement_batches_write_every_tag_and_null(store):
     _chain_ok(store, p, 7 + len(msgs))
 
 
+def test_assignments_of_stored_items_commit_in_one_statement(store):
+    """`assign` (no item in the write) takes the one-statement path too, naming the stored item."""
+    p, other = (build_process(ALICE, "M" * 43, SU.address, tags=[("Name", n)]) for n in ("p", "other"))
+    _warm(store, p)
+    store.schedule(_request(other, other, new_process=True)).result()
+    m = build_message(ALICE, other.id, data="to other")
+    store.schedule(_request(other, m)).result()
+    from aonet.store import ScheduleRequest
+
+    def assign(head):
+        slot = core.next_slot(head, p.id, 10, 1)
+        return ScheduleWrite(core.build_assignment(SU, slot, m.id, with_message=False), None, None, None)
+    before = store.stats["prebuilt"], store.stats["replayed"]
+    futures = [store.schedule(_request(p, build_message(ALICE, p.id, data="a"))),
+               store.schedule(ScheduleRequest(p.id, m.id, assign)),
+               store.schedule(_request(p, build_message(ALICE, p.id, data="b")))]
+    (_, c0), (a, c1), (_, c2) = [f.result() for f in futures]
+    assert c0 and c1 and c2 and a.nonce == 8
+    assert (store.stats["prebuilt"] - before[0], store.stats["replayed"] - before[1]) == (3, 0)
+    found = store.find_assignment(m.id, p.id)
+    assert found.id == a.id and not found.with_message and found.message_raw is None
+    assert store.find_assignment(m.id, other.id).nonce == 1
+    _chain_ok(store, p, 10)
+
+
 def test_wrong_prediction_is_rebuilt_on_the_log_head(tmp_path):
     """Another writer extends the process behind this store's back: the slot built ahead on the old
     head is refused in the transaction and rebuilt on the log's head (no fork, no gap)."""

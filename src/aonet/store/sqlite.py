@@ -443,17 +443,21 @@ class SQLiteStore:
             if w.process is not None or a.process_id != pid or a.nonce != head.nonce + 1:
                 return None
             rec = w.item
-            if rec is None:                               # an assignment: its item's seq is read row by row
-                return None
+            if rec is None:                               # `assign`: the item is in the log already
+                stored = conn.execute("SELECT seq FROM items WHERE id=?", (a.message_id,)).fetchone()
+                if stored is None:
+                    return None                           # the row path refuses it
             rows.append((0, a.id, pid, a.nonce, a.timestamp, a.block_height, a.hash_chain, a.message_id,
-                         a.with_message, w.dedup or "", a.raw, head.assignment_id, seq))
-            rows.append((1, seq, rec.id, rec.owner, rec.target, rec.type or "", rec.height, rec.timestamp,
-                         rec.raw, 0, 0, 0, 0))
-            tags = rec.tags if rec.tags is not None else rec.item().tags
-            for i in range(0, len(tags), 5):
-                flat = [v for t in tags[i:i + 5] for v in t]
-                rows.append((2, seq, *flat, *_NO_TAGS[len(flat):], 0))
-            seq += 1
+                         a.with_message, w.dedup or "", a.raw, head.assignment_id,
+                         seq if rec is not None else stored[0]))
+            if rec is not None:
+                rows.append((1, seq, rec.id, rec.owner, rec.target, rec.type or "", rec.height, rec.timestamp,
+                             rec.raw, 0, 0, 0, 0))
+                tags = rec.tags if rec.tags is not None else rec.item().tags
+                for i in range(0, len(tags), 5):
+                    flat = [v for t in tags[i:i + 5] for v in t]
+                    rows.append((2, seq, *flat, *_NO_TAGS[len(flat):], 0))
+                seq += 1
             new_heads[pid] = op.head
             outcomes.append((a, True))
         if len(rows) > _MAX_BATCH_ROWS:
