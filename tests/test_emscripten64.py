@@ -665,26 +665,11 @@ def test_wasm64_through_the_devnet(make_devnet, emlua64, tmp_path, capsys):  # n
     messages the SU scheduled, mapped as the CU maps them), a failed message leaves no trace, and a
     restarted CU continues from its checkpoint. `module publish` detects the format by itself."""
     _need_node()
-    from test_emscripten import HANDLERS
-    from test_emscripten_devnet import assert_cu_is_ao_loader, client, publish, state_sha
+    from test_emscripten_devnet import ao_loader_round_trip, publish
     _, path = emlua64
 
     data_dir = tmp_path / "net"
     net = make_devnet(data_dir, modules=())
     published = publish(capsys, net, path)
     assert published["format"] == FORMAT
-    with client(net) as ao:
-        pid = ao.spawn(published["module"])
-        assert ao.send(pid, HANDLERS, action="Eval").result.output["data"] == "ready"
-        assert ao.send(pid, "", action="Inc").result.text == "count 1"
-        assert ao.send(pid, "hi", action="Ping").result.raw["Messages"][0]["Data"] == "pong hi"
-        assert not ao.send(pid, "", action="Fail").result.ok
-        assert ao.send(pid, "", action="Inc").result.text == "count 2"
-    assert_cu_is_ao_loader(net, pid, path, FORMAT)
-    before = state_sha(net, pid)
-    net.stop()
-    net = make_devnet(data_dir, modules=())
-    assert state_sha(net, pid) == before
-    with client(net) as ao:
-        assert ao.send(pid, "", action="Inc").result.text == "count 3"
-    assert_cu_is_ao_loader(net, pid, path, FORMAT)
+    ao_loader_round_trip(make_devnet, data_dir, net, published["module"], path, FORMAT)

@@ -159,14 +159,20 @@ def test_newer_formats_through_the_devnet(make_devnet, newer, capsys, tmp_path, 
     data_dir = tmp_path / "net"
     net = make_devnet(data_dir, modules=())
     mod = publish(capsys, net, path, "--format", fmt)["module"]
+    ao_loader_round_trip(make_devnet, data_dir, net, mod, path, fmt, asyncify=fmt.endswith("4"))
+
+
+def ao_loader_round_trip(make_devnet, data_dir, net, module_id: str, path, fmt: str, *, asyncify: bool = False):
+    """Spawn `module_id`, send the Lua scenario through the MU, compare the CU with ao-loader, restart
+    the devnet on `data_dir` and check that the CU continues from its checkpoint (memory unchanged)."""
     with client(net) as ao:
-        pid = ao.spawn(mod)
+        pid = ao.spawn(module_id)
         assert ao.send(pid, HANDLERS, action="Eval").result.output["data"] == "ready"
         assert ao.send(pid, "", action="Inc").result.text == "count 1"
         assert ao.send(pid, "hi", action="Ping").result.raw["Messages"][0]["Data"] == "pong hi"
         assert not ao.send(pid, "", action="Fail").result.ok
         assert ao.send(pid, "", action="Inc").result.text == "count 2"
-        if fmt.endswith("4"):                                      # an Asyncify unwind/rewind in the CU
+        if asyncify:                                               # an Asyncify unwind/rewind in the CU
             assert ao.send(pid, 'return drive_open("/data/x")', action="Eval").result.text == "0"
     assert_cu_is_ao_loader(net, pid, path, fmt)
     before = state_sha(net, pid)
